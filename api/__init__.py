@@ -1,0 +1,1 @@
+"""The HTTP API: history and live values of every bcpi index."""

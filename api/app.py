@@ -1,0 +1,46 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import dashboard, indices
+from api.schemas import Health
+from bcpi import __version__
+from bcpi.catalogue import load_catalogue
+from bcpi.settings import Settings, get_settings
+from store.bootstrap import prepare_database
+from store.db import engine_for, session_factory
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    catalogue = load_catalogue(settings.catalogue_path)
+    engine = engine_for(settings.database_url, settings.sqlite_busy_timeout_ms)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if migrate:
+            prepare_database(engine, catalogue)
+        yield
+
+    app = FastAPI(
+        title="bcpi: Beijing bulk-commodity price indices",
+        version=__version__,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalogue = catalogue
+    app.state.sessions = session_factory(engine)
+    install_error_handlers(app)
+
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    def healthz() -> Health:
+        return Health(status="ok")
+
+    app.include_router(indices.router)
+    app.include_router(dashboard.router)
+    return app

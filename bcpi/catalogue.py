@@ -1,0 +1,156 @@
+"""The catalogue of commodities, sectors and indices, read once from a TOML file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bcpi.errors import CatalogueError
+
+IndexKind = Literal["composite", "sector", "commodity"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Commodity(_Frozen):
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,31}$")
+    name_en: str
+    name_zh: str
+    sector: str
+    unit: str
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    weight: float = Field(gt=0, le=1)
+    listed_on: dt.date
+    price_band: tuple[float, float]
+    spec: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _band_ordered(self) -> Commodity:
+        low, high = self.price_band
+        if not (0 <= low < high):
+            raise ValueError(f"price_band of {self.code} must satisfy 0 <= low < high")
+        return self
+
+
+class Sector(_Frozen):
+    code: str
+    index_code: str
+    name_en: str
+    name_zh: str
+
+
+class IndexFamily(_Frozen):
+    base_date: dt.date
+    base_value: float = Field(gt=0)
+
+
+class CompositeSpec(_Frozen):
+    code: str
+    name_en: str
+    name_zh: str
+
+
+class IndexDefinition(_Frozen):
+    """One published index: its code, kind and constituents with their fixed weights."""
+
+    code: str
+    kind: IndexKind
+    name_en: str
+    name_zh: str
+    unit: str
+    base_date: dt.date
+    base_value: float
+    constituents: tuple[tuple[str, float], ...]
+
+
+class Catalogue(_Frozen):
+    index_family: IndexFamily
+    composite: CompositeSpec
+    sectors: tuple[Sector, ...]
+    commodities: tuple[Commodity, ...]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Catalogue:
+        codes = [c.code for c in self.commodities]
+        if len(set(codes)) != len(codes):
+            raise ValueError("commodity codes must be unique")
+        sector_codes = {s.code for s in self.sectors}
+        for c in self.commodities:
+            if c.sector not in sector_codes:
+                raise ValueError(f"commodity {c.code} names unknown sector {c.sector!r}")
+        for s in self.sectors:
+            if not any(c.sector == s.code for c in self.commodities):
+                raise ValueError(f"sector {s.code} has no commodity")
+        total = math.fsum(c.weight for c in self.commodities)
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"composite weights sum to {total}, not 1")
+        index_codes = [self.composite.code, *(s.index_code for s in self.sectors), *codes]
+        if len(set(index_codes)) != len(index_codes):
+            raise ValueError("index codes must be unique across composite, sectors, commodities")
+        return self
+
+    def commodity(self, code: str) -> Commodity:
+        for c in self.commodities:
+            if c.code == code:
+                return c
+        raise KeyError(code)
+
+    def index_definitions(self) -> list[IndexDefinition]:
+        """Composite first, then sectors, then one index per commodity."""
+        family = self.index_family
+        common = {"unit": "points", "base_date": family.base_date, "base_value": family.base_value}
+        out = [
+            IndexDefinition(
+                code=self.composite.code,
+                kind="composite",
+                name_en=self.composite.name_en,
+                name_zh=self.composite.name_zh,
+                constituents=tuple((c.code, c.weight) for c in self.commodities),
+                **common,
+            )
+        ]
+        for s in self.sectors:
+            members = [c for c in self.commodities if c.sector == s.code]
+            total = math.fsum(c.weight for c in members)
+            out.append(
+                IndexDefinition(
+                    code=s.index_code,
+                    kind="sector",
+                    name_en=s.name_en,
+                    name_zh=s.name_zh,
+                    constituents=tuple((c.code, c.weight / total) for c in members),
+                    **common,
+                )
+            )
+        out.extend(
+            IndexDefinition(
+                code=c.code,
+                kind="commodity",
+                name_en=c.name_en,
+                name_zh=c.name_zh,
+                constituents=((c.code, 1.0),),
+                **common,
+            )
+            for c in self.commodities
+        )
+        return out
+
+
+def parse_catalogue(text: str, source: str = "<string>") -> Catalogue:
+    try:
+        return Catalogue.model_validate(tomllib.loads(text))
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise CatalogueError(f"catalogue {source} is invalid: {exc}", source=source) from exc
+
+
+@functools.cache
+def load_catalogue(path: Path) -> Catalogue:
+    return parse_catalogue(Path(path).read_text(encoding="utf-8"), str(path))

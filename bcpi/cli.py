@@ -1,0 +1,273 @@
+"""The ``bcpi`` command: one entry point for every job."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bcpi.catalogue import load_catalogue
+from bcpi.errors import BcpiError
+from bcpi.settings import Settings, get_settings
+
+app = typer.Typer(help="bcpi: Beijing bulk-commodity price index engine.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+exchanges_app = typer.Typer(help="Exchanges and their API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(exchanges_app, name="exchanges")
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="SQLAlchemy URL; default from BCPI_DATABASE_URL."),
+]
+
+
+def _settings(database_url: str | None) -> Settings:
+    base = get_settings()
+    return base.model_copy(update={"database_url": database_url}) if database_url else base
+
+
+def _engine(settings: Settings):
+    from store.db import engine_for
+
+    return engine_for(settings.database_url, settings.sqlite_busy_timeout_ms)
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _counts(result) -> str:
+    return f"{result.accepted} accepted, {result.duplicates} duplicates, {result.rejected} rejected"
+
+
+def _fail(exc: BcpiError) -> None:
+    _say(f"error: {exc.message}")
+    raise typer.Exit(code=2)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrl = None) -> None:
+    """Apply every migration and mirror the catalogue into the database."""
+    from store.bootstrap import prepare_database
+
+    settings = _settings(database_url)
+    prepare_database(_engine(settings), load_catalogue(settings.catalogue_path))
+    _say("database is at the latest schema")
+
+
+@exchanges_app.command("add")
+def exchanges_add(
+    code: str,
+    name: Annotated[str, typer.Option(help="Full name of the exchange.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Register an exchange; prints its new API key alone on stdout (shown once)."""
+    from store.bootstrap import prepare_database
+    from store.db import session_scope
+    from store.reference import add_exchange
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    try:
+        with session_scope(engine) as session:
+            _, key = add_exchange(session, code, name)
+    except BcpiError as exc:
+        _fail(exc)
+    _say(f"exchange {code} added; its API key follows (it is not stored and cannot be shown again)")
+    typer.echo(key)
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="CSV or Parquet trade files.")],
+    exchange: Annotated[str, typer.Option("--exchange", help="Code of the sending exchange.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Validate and store trade files; rejected rows go to FILE.rejected.csv beside each."""
+    from ingest.service import ingest_file, write_rejections
+    from store.bootstrap import prepare_database
+    from store.db import session_scope
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    catalogue = load_catalogue(settings.catalogue_path)
+    prepare_database(engine, catalogue)
+    for path in files:
+        try:
+            with session_scope(engine) as session:
+                result = ingest_file(session, catalogue, path, exchange)
+        except BcpiError as exc:
+            _fail(exc)
+        _say(f"{path.name}: batch {result.batch_id}: {_counts(result)}")
+        if result.rejections:
+            out = path.with_name(path.name + ".rejected.csv")
+            write_rejections(result.rejections, out)
+            for r in result.rejections[:20]:
+                _say(f"  row {r.row} ({r.trade_id}): {r.field}: {r.code}: {r.message}")
+            _say(f"  all rejected rows: {out}")
+
+
+@app.command("compute")
+def compute_command(
+    start: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
+    end: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Compute (or recompute) assessments and indices for a range of Beijing trading days."""
+    from index.service import compute
+    from store.bootstrap import prepare_database
+    from store.db import session_scope
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    catalogue = load_catalogue(settings.catalogue_path)
+    prepare_database(engine, catalogue)
+    today = dt.datetime.now(settings.zone).date()
+    first = start.date() if start else catalogue.index_family.base_date
+    last = end.date() if end else today
+    try:
+        with session_scope(engine) as session:
+            report = compute(session, first, last)
+    except BcpiError as exc:
+        _fail(exc)
+    _say(
+        f"{first}..{last}: {report.trades} trades; assessments {report.assessments}; "
+        f"index values {report.index_values}"
+    )
+    for code, reason in report.skipped.items():
+        _say(f"  {code} not computed: {reason}")
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the feed files.")],
+    days: Annotated[int, typer.Option(min=1, help="Trading days of data.")] = 250,
+    start: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
+    file_format: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
+    seed: int = 20250102,
+) -> None:
+    """Write synthetic trade feeds, one file per exchange."""
+    from ingest.synthetic import generate as write_feeds
+
+    first = (
+        start.date()
+        if start
+        else load_catalogue(get_settings().catalogue_path).index_family.base_date
+    )
+    for path in write_feeds(out, start=first, days=days, seed=seed, file_format=file_format):
+        typer.echo(str(path))
+
+
+def _run_server(settings: Settings, *, with_scheduler: bool) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    scheduler = None
+    if with_scheduler:
+        from scheduler.runner import build_scheduler
+
+        scheduler = build_scheduler(_engine(settings), settings)
+        scheduler.start()
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+        )
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the HTTP API (it never runs scheduled jobs)."""
+    settings = _settings(database_url)
+    settings = settings.model_copy(
+        update={"host": host or settings.host, "port": port or settings.port}
+    )
+    _run_server(settings, with_scheduler=False)
+
+
+@app.command()
+def scheduler(database_url: DatabaseUrl = None) -> None:
+    """Run the job scheduler in the foreground."""
+    import time
+
+    from scheduler.runner import build_scheduler
+    from store.bootstrap import prepare_database
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    runner = build_scheduler(engine, settings)
+    runner.start()
+    _say(f"scheduler running; daily fixing at {settings.fixing_time} {settings.timezone}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        runner.shutdown()
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="TCP port for the API.")] = 8000,
+    database_url: DatabaseUrl = None,
+    days: Annotated[
+        int | None, typer.Option(help="Trading days (default: base date to yesterday).")
+    ] = None,
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API afterwards.")
+    ] = True,
+) -> None:
+    """Generate feeds from three exchanges, ingest, compute every index, then serve them."""
+    from bcpi.demo import demo_days, run_pipeline
+
+    settings = _settings(database_url).model_copy(update={"port": port})
+    catalogue = load_catalogue(settings.catalogue_path)
+    today = dt.datetime.now(settings.zone).date()
+    n_days = days or demo_days(catalogue.index_family.base_date, today)
+    first = catalogue.index_family.base_date
+    _say(f"demo: {n_days} trading days from {first}, database {settings.database_url}")
+    run = run_pipeline(_engine(settings), catalogue, Path("var/demo-feeds"), days=n_days)
+    for name, result in run.ingested.items():
+        _say(f"  {name}: {_counts(result)}")
+    for code, count in sorted(run.rejections_by_reason().items()):
+        _say(f"    rejected for {code}: {count}")
+    report = run.compute
+    _say(
+        f"  computed: {report.assessments.new} assessments, {report.index_values.new} index values"
+    )
+    if not serve_api:
+        return
+    base = f"http://{settings.host}:{settings.port}"
+    _say(
+        "\nOpen:\n"
+        f"  {base}/                         dashboard\n"
+        f"  {base}/docs                     API documentation\n"
+        f"  {base}/v1/indices               every index\n"
+        f"  {base}/v1/indices/BCPI/series   the composite's history\n"
+        f"The daily fixing runs at {settings.fixing_time} {settings.timezone}. Ctrl-C stops.\n"
+    )
+    _run_server(settings, with_scheduler=True)
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    app()

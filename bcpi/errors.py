@@ -1,0 +1,58 @@
+"""Domain errors. Each carries what went wrong; the API maps them to HTTP in one place."""
+
+from __future__ import annotations
+
+
+class BcpiError(Exception):
+    """Base of every error bcpi raises on purpose."""
+
+    status_code = 400
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+
+
+class CatalogueError(BcpiError):
+    """The catalogue file is inconsistent."""
+
+
+class UnknownIndex(BcpiError):
+    status_code = 404
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no index with code {code!r}", code=code)
+        self.code = code
+
+
+class InvalidRange(BcpiError):
+    status_code = 422
+
+
+class IngestError(BcpiError):
+    """A feed file or body cannot be read at all (rows with bad values are rejections instead)."""
+
+    status_code = 422
+
+
+class UnknownExchange(BcpiError):
+    status_code = 404
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no exchange with code {code!r}", code=code)
+
+
+class MissingBaseAssessment(BcpiError):
+    status_code = 409
+
+
+class InvalidInput(BcpiError):
+    """An argument handed to a computation is unusable; ``field`` names it."""
+
+    status_code = 422
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}", field=field)
+        self.field = field
+        self.reason = reason

@@ -1,0 +1,51 @@
+"""One configuration object for every process, read from ``BCPI_*`` environment variables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BCPI_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./var/bcpi.db",
+        description="SQLAlchemy URL; postgresql+psycopg://… selects PostgreSQL.",
+    )
+    catalogue_path: Path = PACKAGE_DIR / "catalogue.toml"
+    archive_dir: Path = Path("./var/archive")
+    timezone: str = "Asia/Shanghai"
+    fixing_time: dt.time = Field(
+        default=dt.time(15, 0), description="Daily fixing, local time in `timezone`."
+    )
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "info"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Price assessments, commodity, sector and composite indices, and researcher formulas."""

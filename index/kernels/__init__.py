@@ -1,0 +1,1 @@
+"""Numba kernels: plain numpy arrays in, numpy arrays out."""

@@ -1,0 +1,88 @@
+"""Publish computed numbers as vintages: a changed input makes a new vintage, never an edit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from index.methodology import METHODOLOGY_VERSION
+from store import models
+
+
+@dataclass
+class PublishCounts:
+    new: int = 0
+    restated: int = 0
+    unchanged: int = 0
+
+
+def publish_vintages(
+    session: Session,
+    model: type[models.Assessment] | type[models.IndexValue],
+    key_column: str,
+    rows: Iterable[dict],
+    *,
+    now: dt.datetime,
+    status: str = "final",
+) -> PublishCounts:
+    """Each row carries ``key_column``, ``date``, ``inputs_hash`` and the value columns.
+
+    A row whose inputs hash equals the current vintage's is skipped; otherwise the current
+    vintage is superseded at ``now`` and the row becomes the next vintage.
+    """
+    rows = list(rows)
+    counts = PublishCounts()
+    if not rows:
+        return counts
+    key = getattr(model, key_column)
+    keys = {row[key_column] for row in rows}
+    dates = [row["date"] for row in rows]
+    current = {
+        (getattr(v, key_column), v.date): v
+        for v in session.scalars(
+            select(model).where(
+                key.in_(keys),
+                model.date >= min(dates),
+                model.date <= max(dates),
+                model.superseded_at.is_(None),
+            )
+        )
+    }
+    to_insert, to_supersede = [], []
+    for row in rows:
+        previous = current.get((row[key_column], row["date"]))
+        if previous is not None and previous.inputs_hash == row["inputs_hash"]:
+            counts.unchanged += 1
+            continue
+        vintage = 1
+        row_status = status
+        if previous is not None:
+            to_supersede.append(previous.id)
+            vintage = previous.vintage + 1
+            row_status = "restated"
+            counts.restated += 1
+        else:
+            counts.new += 1
+        to_insert.append(
+            {
+                **row,
+                "status": row_status,
+                "vintage": vintage,
+                "methodology_version": METHODOLOGY_VERSION,
+                "published_at": now,
+                "superseded_at": None,
+            }
+        )
+    for start in range(0, len(to_supersede), 1000):
+        session.execute(
+            update(model)
+            .where(model.id.in_(to_supersede[start : start + 1000]))
+            .values(superseded_at=now)
+        )
+    if to_insert:
+        session.execute(model.__table__.insert(), to_insert)
+    return counts

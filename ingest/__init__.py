@@ -1,0 +1,1 @@
+"""Exchange trade feeds: reading, validation, normalisation to benchmark specs, storage."""

@@ -1,0 +1,1 @@
+"""Scheduled jobs: the daily fixing (and, later, intraday updates and restatement sweeps)."""

@@ -1,0 +1,99 @@
+"""Reference data: the catalogue mirrored into the database, exchanges and their API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bcpi.catalogue import Catalogue
+from bcpi.errors import BcpiError, UnknownExchange
+from store import models
+
+KeyRole = Literal["exchange", "admin", "read"]
+KEY_PREFIX = "bcpi_"
+
+
+def sync_catalogue(session: Session, catalogue: Catalogue) -> None:
+    """Insert or update commodities, index definitions and base-date weights. Idempotent."""
+    commodities = {c.code: c for c in session.scalars(select(models.Commodity))}
+    for item in catalogue.commodities:
+        row = commodities.get(item.code) or models.Commodity(code=item.code)
+        row.name_en, row.name_zh, row.sector = item.name_en, item.name_zh, item.sector
+        row.unit, row.currency, row.listed_on = item.unit, item.currency, item.listed_on
+        row.spec = dict(item.spec)
+        session.add(row)
+        commodities[item.code] = row
+    session.flush()
+
+    indices = {i.code: i for i in session.scalars(select(models.IndexDefinition))}
+    for definition in catalogue.index_definitions():
+        row = indices.get(definition.code) or models.IndexDefinition(code=definition.code)
+        row.kind, row.name_en, row.name_zh = definition.kind, definition.name_en, definition.name_zh
+        row.unit, row.base_date, row.base_value = (
+            definition.unit,
+            definition.base_date,
+            definition.base_value,
+        )
+        session.add(row)
+        session.flush()
+        existing = {
+            c.commodity_id: c
+            for c in session.scalars(
+                select(models.IndexConstituent).where(
+                    models.IndexConstituent.index_id == row.id,
+                    models.IndexConstituent.effective_from == definition.base_date,
+                )
+            )
+        }
+        for code, weight in definition.constituents:
+            commodity_id = commodities[code].id
+            constituent = existing.get(commodity_id) or models.IndexConstituent(
+                index_id=row.id, commodity_id=commodity_id, effective_from=definition.base_date
+            )
+            constituent.weight = weight
+            session.add(constituent)
+    session.flush()
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _issue_key(session: Session, role: KeyRole, exchange_id: int | None) -> str:
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        models.ApiKey(key_hash=hash_key(key), prefix=key[:12], role=role, exchange_id=exchange_id)
+    )
+    session.flush()
+    return key
+
+
+def add_exchange(session: Session, code: str, name: str) -> tuple[models.Exchange, str]:
+    """A new exchange and its first API key (returned once, stored only as a hash)."""
+    if session.scalar(select(models.Exchange).where(models.Exchange.code == code)):
+        raise BcpiError(f"exchange {code!r} already exists", code=code)
+    exchange = models.Exchange(code=code, name=name)
+    session.add(exchange)
+    session.flush()
+    return exchange, _issue_key(session, "exchange", exchange.id)
+
+
+def ensure_exchange(session: Session, code: str, name: str | None = None) -> models.Exchange:
+    """The exchange with this code, created without a key if absent (file feeds need none)."""
+    exchange = session.scalar(select(models.Exchange).where(models.Exchange.code == code))
+    if exchange is None:
+        exchange = models.Exchange(code=code, name=name or code)
+        session.add(exchange)
+        session.flush()
+    return exchange
+
+
+def get_exchange(session: Session, code: str) -> models.Exchange:
+    exchange = session.scalar(select(models.Exchange).where(models.Exchange.code == code))
+    if exchange is None:
+        raise UnknownExchange(code)
+    return exchange

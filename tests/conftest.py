@@ -1,0 +1,84 @@
+"""Shared fixtures: a fresh database per test on SQLite and, where reachable, PostgreSQL.
+
+PostgreSQL tests create and drop their own database on the server named by
+``BCPI_TEST_POSTGRES_URL`` (default: the local server's ``test`` database). They skip with
+the reason when the server is unreachable, unless ``BCPI_REQUIRE_POSTGRES=1`` (set by CI),
+which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from bcpi.catalogue import Catalogue, load_catalogue
+from bcpi.settings import Settings
+from store.bootstrap import prepare_database
+from store.db import make_engine
+
+ADMIN_URL = os.environ.get("BCPI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("BCPI_REQUIRE_POSTGRES") == "1"
+
+
+def _postgres_unreachable_reason() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(ADMIN_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # any failure to connect means: no server for these tests
+        return f"PostgreSQL unreachable at {ADMIN_URL}: {exc.__class__.__name__}: {exc}"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    reason = _postgres_unreachable_reason()
+    if reason:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"BCPI_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    return ADMIN_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+
+    name = f"bcpi_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base = postgres_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bcpi.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> Catalogue:
+    return load_catalogue(Settings().catalogue_path)
+
+
+@pytest.fixture
+def engine(database_url: str, catalogue: Catalogue) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    prepare_database(engine, catalogue)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

@@ -1,0 +1,163 @@
+"""Slow, obvious reference implementations of every statistic and formula.
+
+Plain Python loops over lists, written to be read, not to be fast. Tests compare the
+Numba kernels and the services against these; nothing here imports the code under test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+
+def daily_vwap(commodity, day, price, quantity):
+    """Per (commodity, day): VWAP, count, volume, high, low, as a dict keyed by the pair."""
+    groups = defaultdict(list)
+    for c, d, p, q in zip(commodity, day, price, quantity, strict=True):
+        groups[(int(c), int(d))].append((float(p), float(q)))
+    out = {}
+    for key, rows in groups.items():
+        volume = math.fsum(q for _, q in rows)
+        value = math.fsum(p * q for p, q in rows)
+        out[key] = {
+            "vwap": value / volume,
+            "trades": len(rows),
+            "volume": volume,
+            "high": max(p for p, _ in rows),
+            "low": min(p for p, _ in rows),
+        }
+    return out
+
+
+# Price index formulas. Prices and quantities are dicts {period: {item: value}}; each
+# comparison of two periods uses the items priced in both. A comparison with no such item,
+# and everything built from it, is NaN internally and None in the returned dicts.
+
+
+def bilateral_index(formula, prices0, quantities0, prices1, quantities1):
+    """Index of period 1 against period 0 (dicts {item: value}) by the named formula."""
+    items = sorted(set(prices0) & set(prices1))
+    if not items:
+        return math.nan
+    p0 = [prices0[i] for i in items]
+    p1 = [prices1[i] for i in items]
+    q0 = [quantities0[i] for i in items]
+    q1 = [quantities1[i] for i in items]
+    relatives = [b / a for a, b in zip(p0, p1, strict=True)]
+    n = len(items)
+
+    def laspeyres():
+        return math.fsum(b * q for b, q in zip(p1, q0, strict=True)) / math.fsum(
+            a * q for a, q in zip(p0, q0, strict=True)
+        )
+
+    def paasche():
+        return math.fsum(b * q for b, q in zip(p1, q1, strict=True)) / math.fsum(
+            a * q for a, q in zip(p0, q1, strict=True)
+        )
+
+    if formula == "laspeyres":
+        return laspeyres()
+    if formula == "paasche":
+        return paasche()
+    if formula == "fisher":
+        return math.sqrt(laspeyres() * paasche())
+    if formula == "tornqvist":
+        value0 = math.fsum(a * q for a, q in zip(p0, q0, strict=True))
+        value1 = math.fsum(b * q for b, q in zip(p1, q1, strict=True))
+        result = 1.0
+        for k in range(n):
+            share0 = p0[k] * q0[k] / value0
+            share1 = p1[k] * q1[k] / value1
+            result *= relatives[k] ** ((share0 + share1) / 2)
+        return result
+    if formula == "walsh":
+        weights = [math.sqrt(a * b) for a, b in zip(q0, q1, strict=True)]
+        return math.fsum(b * w for b, w in zip(p1, weights, strict=True)) / math.fsum(
+            a * w for a, w in zip(p0, weights, strict=True)
+        )
+    if formula == "jevons":
+        return math.prod(relatives) ** (1 / n)
+    if formula == "dutot":
+        return (math.fsum(p1) / n) / (math.fsum(p0) / n)
+    if formula == "carli":
+        return math.fsum(relatives) / n
+    raise ValueError(formula)
+
+
+def _none_for_nan(series):
+    return {period: (None if math.isnan(value) else value) for period, value in series.items()}
+
+
+def fixed_base_index(formula, prices, quantities, base):
+    """{period: index against ``base`` directly}."""
+    return _none_for_nan(
+        {
+            t: bilateral_index(formula, prices[base], quantities[base], prices[t], quantities[t])
+            for t in sorted(prices)
+        }
+    )
+
+
+def chained_index(formula, prices, quantities, base):
+    """{period: product of period-to-period links between ``base`` and it}."""
+    periods = sorted(prices)
+
+    def link(earlier, later):
+        return bilateral_index(
+            formula, prices[earlier], quantities[earlier], prices[later], quantities[later]
+        )
+
+    b = periods.index(base)
+    series = {base: 1.0}
+    for k in range(b + 1, len(periods)):
+        series[periods[k]] = series[periods[k - 1]] * link(periods[k - 1], periods[k])
+    for k in range(b - 1, -1, -1):
+        series[periods[k]] = series[periods[k + 1]] / link(periods[k], periods[k + 1])
+    return _none_for_nan({t: series[t] for t in periods})
+
+
+def geks_index(formula, prices, quantities, window, splice="movement"):
+    """GEKS over a rolling window of ``window`` periods, later periods spliced on.
+
+    Within a window starting at period s, P(s, t) = prod_k [P(s, k) P(k, t)] ** (1 / W),
+    rebased to 1 at s. Each later period T comes from the window ending at T, linked to
+    the series at an overlap period k: series[T-1] * (new[T] / new[k]) / (old[T-1] / old[k]),
+    with k = T-1 (movement), the new window's first period (window), its middle period
+    (half), or the geometric mean over all overlap periods (mean).
+    """
+    periods = sorted(prices)
+
+    def pair(a, b):
+        return bilateral_index(formula, prices[a], quantities[a], prices[b], quantities[b])
+
+    def window_levels(start):
+        span = periods[start : start + window]
+        levels = {
+            t: math.prod((pair(span[0], k) * pair(k, t)) ** (1 / window) for k in span)
+            for t in span
+        }
+        return {t: levels[t] / levels[span[0]] for t in span}
+
+    old = window_levels(0)
+    series = dict(old)
+    for start in range(1, len(periods) - window + 1):
+        new = window_levels(start)
+        latest, previous = periods[start + window - 1], periods[start + window - 2]
+        overlap = periods[start : start + window - 1]
+
+        def linked(k, new=new, old=old, latest=latest, previous=previous):
+            return series[previous] * (new[latest] / new[k]) / (old[previous] / old[k])
+
+        if splice == "movement":
+            series[latest] = linked(previous)
+        elif splice == "window":
+            series[latest] = linked(overlap[0])
+        elif splice == "half":
+            series[latest] = linked(overlap[(window - 1) // 2])
+        elif splice == "mean":
+            series[latest] = math.prod(linked(k) for k in overlap) ** (1 / len(overlap))
+        else:
+            raise ValueError(splice)
+        old = new
+    return _none_for_nan(series)

@@ -1,0 +1,146 @@
+"""Chain-linked Laspeyres composite against hand computations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from bcpi.catalogue import parse_catalogue
+from bcpi.errors import InvalidInput
+from index.chain import chain_link
+from index.service import compute
+from ingest.service import ingest_file
+from store import models
+from store.bootstrap import prepare_database
+from store.db import make_engine, session_scope
+from store.reference import ensure_exchange
+
+DAYS = np.array(["2025-12-30", "2025-12-31", "2026-01-02", "2026-01-05"], dtype="datetime64[D]")
+# Constituent levels (base 1000) and weights 0.6 / 0.4.
+A = [1000.0, 1100.0, 1210.0, 1100.0]
+B = [1000.0, 900.0, 900.0, 1080.0]
+# By hand: 30 Dec is the base (1000). 31 Dec, the last day of 2025, is the link:
+#   1000 × (0.6 × 1.1 + 0.4 × 0.9) = 1020.
+# 2 Jan: 1020 × (0.6 × 1210/1100 + 0.4 × 900/900) = 1020 × 1.06 = 1081.2
+# 5 Jan: 1020 × (0.6 × 1100/1100 + 0.4 × 1080/900) = 1020 × 1.08 = 1101.6
+# (a fixed-base Laspeyres would give 1000 × (0.6 × 1.1 + 0.4 × 1.08) = 1092 on 5 Jan).
+EXPECTED = [1000.0, 1020.0, 1081.2, 1101.6]
+
+
+def test_chain_link_equals_hand_computation():
+    values = chain_link(DAYS, np.column_stack([A, B]), np.array([0.6, 0.4]), DAYS[0], 1000.0)
+    np.testing.assert_allclose(values, EXPECTED, rtol=1e-12)
+
+
+def test_gap_carries_the_constituents_last_level_and_dates_before_base_are_nan():
+    days = np.array(["2025-12-29", *DAYS.astype(str)], dtype="datetime64[D]")
+    levels = np.column_stack([[990.0, *A], [1010.0, 1000.0, 900.0, np.nan, 1080.0]])
+    values = chain_link(days, levels, np.array([0.6, 0.4]), days[1], 1000.0)
+    assert np.isnan(values[0])
+    np.testing.assert_allclose(values[1:], EXPECTED, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("field", "weights", "base"),
+    [("weights", [0.5, 0.4], "2025-12-30"), ("base_day", [0.6, 0.4], "2025-12-01")],
+)
+def test_chain_link_refuses_bad_inputs(field, weights, base):
+    with pytest.raises(InvalidInput) as info:
+        chain_link(DAYS, np.column_stack([A, B]), np.array(weights), np.datetime64(base), 1000.0)
+    assert info.value.field == field
+
+
+SMALL_CATALOGUE = """
+[index_family]
+base_date = 2025-12-30
+base_value = 1000.0
+
+[composite]
+code = "TEST"
+name_en = "Test composite"
+name_zh = "测试综合指数"
+
+[[sectors]]
+code = "ferrous"
+index_code = "TEST-FER"
+name_en = "Ferrous"
+name_zh = "黑色"
+
+[[sectors]]
+code = "agriculture"
+index_code = "TEST-AGR"
+name_en = "Agriculture"
+name_zh = "农产品"
+
+[[commodities]]
+code = "REBAR"
+name_en = "Rebar"
+name_zh = "螺纹钢"
+sector = "ferrous"
+unit = "t"
+currency = "CNY"
+weight = 0.6
+listed_on = 2020-01-01
+price_band = [1000.0, 10000.0]
+spec = { description = "rebar" }
+
+[[commodities]]
+code = "COTTON"
+name_en = "Cotton"
+name_zh = "棉花"
+sector = "agriculture"
+unit = "t"
+currency = "CNY"
+weight = 0.4
+listed_on = 2020-01-01
+price_band = [1000.0, 30000.0]
+spec = { description = "cotton" }
+"""
+
+# Rebar: one trade a day at 30 × A/10. Cotton: two trades a day whose VWAP is 15 × B:
+#   (p1 × 1 + p2 × 2) / 3 with p1 = VWAP − 6 and p2 = VWAP + 3.
+FEED = ["trade_id,commodity,traded_at,price,quantity,currency,unit"]
+for n, (day, a, b) in enumerate(zip(DAYS.astype(str), A, B, strict=True)):
+    vwap = 15 * b
+    FEED += [
+        f"R{n},REBAR,{day}T10:00:00+08:00,{3 * a},50,CNY,t",
+        f"C{n}a,COTTON,{day}T10:05:00+08:00,{vwap - 6},1,CNY,t",
+        f"C{n}b,COTTON,{day}T14:59:59+08:00,{vwap + 3},2,CNY,t",
+    ]
+
+
+def test_service_publishes_commodity_sector_and_composite_as_computed_by_hand(
+    database_url, tmp_path
+):
+    catalogue = parse_catalogue(SMALL_CATALOGUE)
+    engine = make_engine(database_url)
+    prepare_database(engine, catalogue)
+    feed = tmp_path / "feed.csv"
+    feed.write_text("\n".join(FEED) + "\n")
+    with session_scope(engine) as session:
+        ensure_exchange(session, "X")
+    with session_scope(engine) as session:
+        assert ingest_file(session, catalogue, feed, "X").accepted == 12
+    with session_scope(engine) as session:
+        report = compute(session, dt.date(2025, 12, 30), dt.date(2026, 1, 5))
+    assert report.skipped == {}
+
+    with session_scope(engine) as session:
+        values = {}
+        for code, day, value in session.execute(
+            select(models.IndexDefinition.code, models.IndexValue.date, models.IndexValue.value)
+            .join(models.IndexValue, models.IndexValue.index_id == models.IndexDefinition.id)
+            .where(models.IndexValue.superseded_at.is_(None))
+        ):
+            values.setdefault(code, {})[day.isoformat()] = value
+    engine.dispose()
+
+    days = list(DAYS.astype(str))
+    assert values["TEST"] == pytest.approx(dict(zip(days, EXPECTED, strict=True)), rel=1e-12)
+    assert values["REBAR"] == pytest.approx(dict(zip(days, A, strict=True)), rel=1e-12)
+    assert values["COTTON"] == pytest.approx(dict(zip(days, B, strict=True)), rel=1e-12)
+    assert values["TEST-FER"] == pytest.approx(values["REBAR"], rel=1e-12)
+    assert values["TEST-AGR"] == pytest.approx(values["COTTON"], rel=1e-12)

@@ -1,0 +1,105 @@
+"""The demo pipeline end to end, then the API on top of what it stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from bcpi.demo import run_pipeline
+from bcpi.settings import Settings
+from ingest.synthetic import EXCHANGES, trading_days
+from store.db import make_engine
+
+DAYS = 30
+START = dt.date(2025, 1, 2)
+
+
+@pytest.fixture
+def demo(database_url, catalogue, tmp_path):
+    engine = make_engine(database_url)
+    run = run_pipeline(engine, catalogue, tmp_path / "feeds", days=DAYS, start=START)
+    engine.dispose()
+    settings = Settings(database_url=database_url)
+    with TestClient(create_app(settings)) as client:
+        yield run, client
+
+
+def test_pipeline_ingests_every_exchange_and_rejects_the_malformed_rows(demo, tmp_path):
+    run, _ = demo
+    assert sorted(p.stem for p in run.files) == sorted(EXCHANGES)
+    for path in run.files:
+        result = run.ingested[path.name]
+        rows = pl.read_csv(path, infer_schema=False).height
+        assert result.accepted + result.rejected == rows
+        assert result.rejected == 8  # 7 broken copies and one repeated trade_id per file
+        assert result.duplicates == 0
+
+
+def test_indices_lists_composite_sectors_and_every_commodity(demo, catalogue):
+    _, client = demo
+    answer = client.get("/v1/indices")
+    assert answer.status_code == 200
+    indices = answer.json()
+    kinds = {i["code"]: i["kind"] for i in indices}
+    assert kinds[catalogue.composite.code] == "composite"
+    assert {s.index_code for s in catalogue.sectors} == {
+        c for c, k in kinds.items() if k == "sector"
+    }
+    assert {c.code for c in catalogue.commodities} == {
+        c for c, k in kinds.items() if k == "commodity"
+    }
+    first = indices[0]
+    assert first["kind"] == "composite"
+    assert first["name_zh"] == "北京大宗商品价格指数"
+    assert first["base_date"] == START.isoformat() and first["base_value"] == 1000.0
+
+
+def test_every_series_covers_the_demo_days(demo):
+    _, client = demo
+    expected_days = [d.isoformat() for d in trading_days(START, DAYS)]
+    for index in client.get("/v1/indices").json():
+        answer = client.get(f"/v1/indices/{index['code']}/series")
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["code"] == index["code"]
+        assert [p["date"] for p in body["points"]] == expected_days, index["code"]
+        assert body["points"][0]["value"] == pytest.approx(1000.0, rel=1e-12)
+        assert all(p["status"] == "final" for p in body["points"])
+
+
+def test_series_range_is_inclusive(demo):
+    _, client = demo
+    days = trading_days(START, DAYS)
+    answer = client.get(
+        "/v1/indices/BCPI/series", params={"start": days[3].isoformat(), "end": days[7].isoformat()}
+    )
+    assert [p["date"] for p in answer.json()["points"]] == [d.isoformat() for d in days[3:8]]
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "error"),
+    [
+        ("/v1/indices/NOPE/series", 404, "UnknownIndex"),
+        ("/v1/indices/BCPI/series?start=2025-02-01&end=2025-01-01", 422, "InvalidRange"),
+        ("/v1/indices/BCPI/series?start=yesterday", 422, "InvalidRequest"),
+    ],
+)
+def test_client_mistakes_get_clear_4xx(demo, url, status, error):
+    _, client = demo
+    answer = client.get(url)
+    assert answer.status_code == status
+    assert answer.json()["error"] == error
+    assert answer.json()["detail"]
+
+
+def test_health_docs_and_dashboard(demo):
+    _, client = demo
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/docs").status_code == 200
+    assert "/v1/indices/{code}/series" in client.get("/openapi.json").json()["paths"]
+    page = client.get("/")
+    assert page.status_code == 200 and "北京大宗商品价格指数" in page.text

@@ -1,0 +1,73 @@
+"""Recomputation publishes a new vintage only when inputs change; nothing is overwritten."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from bcpi.catalogue import parse_catalogue
+from index.service import compute
+from ingest.service import ingest_file
+from store import models
+from store.bootstrap import prepare_database
+from store.db import make_engine, session_scope
+from store.reference import ensure_exchange
+from tests.test_composite import FEED, SMALL_CATALOGUE
+
+FIRST, LAST = dt.date(2025, 12, 30), dt.date(2026, 1, 5)
+
+
+def _ingest(engine, catalogue, path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    with session_scope(engine) as session:
+        return ingest_file(session, catalogue, path, "X")
+
+
+def _vintages(engine, code: str, day: dt.date):
+    with session_scope(engine) as session:
+        return (
+            session.execute(
+                select(models.IndexValue)
+                .join(
+                    models.IndexDefinition, models.IndexValue.index_id == models.IndexDefinition.id
+                )
+                .where(models.IndexDefinition.code == code, models.IndexValue.date == day)
+                .order_by(models.IndexValue.vintage)
+            )
+            .scalars()
+            .all()
+        )
+
+
+def test_late_trade_restates_only_the_affected_values(database_url, tmp_path):
+    catalogue = parse_catalogue(SMALL_CATALOGUE)
+    engine = make_engine(database_url)
+    prepare_database(engine, catalogue)
+    with session_scope(engine) as session:
+        ensure_exchange(session, "X")
+    _ingest(engine, catalogue, tmp_path / "a.csv", FEED)
+    with session_scope(engine) as session:
+        compute(session, FIRST, LAST)
+    with session_scope(engine) as session:
+        again = compute(session, FIRST, LAST)
+    assert (again.assessments.new, again.assessments.restated) == (0, 0)
+    assert (again.index_values.new, again.index_values.restated) == (0, 0)
+
+    late = [FEED[0], "LATE1,COTTON,2026-01-02T11:00:00+08:00,14100,3,CNY,t"]
+    assert _ingest(engine, catalogue, tmp_path / "b.csv", late).accepted == 1
+    with session_scope(engine) as session:
+        report = compute(session, FIRST, LAST)
+    # One assessment (cotton, 2 Jan) and three index values (cotton, its sector, composite).
+    assert (report.assessments.new, report.assessments.restated) == (0, 1)
+    assert (report.index_values.new, report.index_values.restated) == (0, 3)
+
+    old, new = _vintages(engine, "TEST", dt.date(2026, 1, 2))
+    engine.dispose()
+    assert old.value == pytest.approx(1081.2, rel=1e-12)
+    assert old.superseded_at is not None and old.superseded_at == new.published_at
+    assert (new.vintage, new.status, new.superseded_at) == (2, "restated", None)
+    # Cotton's VWAP on 2 Jan becomes (13500 × 3 + 14100 × 3) / 6 = 13800, level 920:
+    # 1020 × (0.6 × 1.1 + 0.4 × 920/900) = 1090.2666…
+    assert new.value == pytest.approx(1020 * (0.6 * 1.1 + 0.4 * 920 / 900), rel=1e-12)
