@@ -3,10 +3,10 @@ from __future__ import annotations
 from alembic import context
 
 from store.db import make_engine
-from store.models import Base
+from store.schema import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations_online() -> None:

@@ -1,0 +1,8 @@
+"""Every model module, imported so that ``Base.metadata`` knows every table (Alembic uses this)."""
+
+from __future__ import annotations
+
+from store import models  # noqa: F401
+from store.models import Base
+
+metadata = Base.metadata
