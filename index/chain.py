@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from bcpi.errors import InvalidInput
@@ -17,13 +19,36 @@ def year_end_links(days: np.ndarray) -> np.ndarray:
     return is_link
 
 
+@dataclass(frozen=True)
+class ChainedIndex:
+    """``values[t] = values[r] × Σ weights · levels[t] / levels[r]`` with ``r = reference_rows[t]``.
+
+    ``levels`` are the constituent levels actually used (gaps carried forward).
+    """
+
+    values: np.ndarray
+    reference_rows: np.ndarray
+    levels: np.ndarray
+
+
+def reference_rows(is_link: np.ndarray, base_row: int) -> np.ndarray:
+    """For each row from ``base_row`` on, the link row its value is chained from (-1 before)."""
+    rows = np.full(is_link.size, -1, dtype=np.int64)
+    reference = base_row
+    for t in range(base_row, is_link.size):
+        rows[t] = reference
+        if is_link[t]:
+            reference = t
+    return rows
+
+
 def chain_link(
     days: np.ndarray,
     levels: np.ndarray,
     weights: np.ndarray,
     base_day: np.datetime64,
     base_value: float,
-) -> np.ndarray:
+) -> ChainedIndex:
     """Chain-linked Laspeyres of constituent levels, re-linked at each year end.
 
     ``levels[t, i]`` is constituent i's level on ``days[t]``; gaps (NaN) after a
@@ -52,6 +77,8 @@ def chain_link(
         filled[t, gap] = filled[t - 1, gap]
     if not np.all(np.isfinite(filled[base_row:])) or np.any(filled[base_row:] <= 0):
         raise InvalidInput("levels", "every constituent needs a positive level on the base day")
-    return chain_linked_laspeyres(
-        np.ascontiguousarray(filled), weights, year_end_links(days), base_row, float(base_value)
+    is_link = year_end_links(days)
+    values = chain_linked_laspeyres(
+        np.ascontiguousarray(filled), weights, is_link, base_row, float(base_value)
     )
+    return ChainedIndex(values, reference_rows(is_link, base_row), filled)

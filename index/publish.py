@@ -31,8 +31,10 @@ def publish_vintages(
 ) -> PublishCounts:
     """Each row carries ``key_column``, ``date``, ``inputs_hash`` and the value columns.
 
-    A row whose inputs hash equals the current vintage's is skipped; otherwise the current
-    vintage is superseded at ``now`` and the row becomes the next vintage.
+    A row whose inputs hash equals the current vintage's is skipped (unless it promotes a
+    provisional vintage to final); otherwise the current vintage is superseded at ``now``
+    and the row becomes the next vintage. Replacing a final or restated vintage makes a
+    ``restated`` one; replacing a provisional vintage keeps the requested ``status``.
     """
     rows = list(rows)
     counts = PublishCounts()
@@ -55,18 +57,20 @@ def publish_vintages(
     to_insert, to_supersede = [], []
     for row in rows:
         previous = current.get((row[key_column], row["date"]))
-        if previous is not None and previous.inputs_hash == row["inputs_hash"]:
+        promotes = previous is not None and previous.status == "provisional" != status
+        if previous is not None and previous.inputs_hash == row["inputs_hash"] and not promotes:
             counts.unchanged += 1
             continue
         vintage = 1
         row_status = status
+        if previous is None or previous.status == "provisional":
+            counts.new += 1
+        else:
+            row_status = "restated"
+            counts.restated += 1
         if previous is not None:
             to_supersede.append(previous.id)
             vintage = previous.vintage + 1
-            row_status = "restated"
-            counts.restated += 1
-        else:
-            counts.new += 1
         to_insert.append(
             {
                 **row,

@@ -124,6 +124,7 @@ def index_levels(session: Session, publish_from: dt.date, now: dt.datetime, repo
     if not definitions:
         return
     assessments = _current_assessments(session, min(d.base_date for d in definitions))
+    codes = dict(session.execute(select(models.Commodity.id, models.Commodity.code)).all())
     constituents = _constituents(session)
     rows = []
     for definition in definitions:
@@ -149,7 +150,7 @@ def index_levels(session: Session, publish_from: dt.date, now: dt.datetime, repo
                 if day in series:
                     prices[row_number, column] = series[day] / base * definition.base_value
         weights = np.array([w for _, w in members])
-        values = chain_link(
+        chained = chain_link(
             np.array(days, dtype="datetime64[D]"),
             prices,
             weights,
@@ -159,13 +160,33 @@ def index_levels(session: Session, publish_from: dt.date, now: dt.datetime, repo
         for row_number, day in enumerate(days):
             if day < publish_from:
                 continue
+            reference = int(chained.reference_rows[row_number])
+            rationale = {
+                "formula": "chain_linked_laspeyres",
+                "reference_date": days[reference].isoformat(),
+                "reference_value": float(chained.values[reference]),
+                "constituents": [
+                    {
+                        "code": codes[commodity_id],
+                        "weight": float(weights[column]),
+                        "level": float(chained.levels[row_number, column]),
+                        "reference_level": float(chained.levels[reference, column]),
+                    }
+                    for column, commodity_id in enumerate(commodity_ids)
+                ],
+            }
+            value = float(chained.values[row_number])
             rows.append(
                 {
                     "index_id": definition.id,
                     "date": day,
-                    "value": float(values[row_number]),
+                    "value": value,
+                    "rationale": rationale,
                     "inputs_hash": _digest(
-                        prices[row_number], weights, values[row_number : row_number + 1]
+                        chained.levels[row_number],
+                        chained.levels[reference],
+                        weights,
+                        chained.values[row_number : row_number + 1],
                     ),
                 }
             )

@@ -149,7 +149,12 @@ class IndexConstituent(Base):
 
 
 class _Vintage:
-    """Columns shared by every published number."""
+    """Columns shared by every published number.
+
+    ``status``: ``provisional`` (intraday), ``final`` (the fixing) or ``restated`` (a final
+    value recomputed after its inputs changed). ``published_at``/``superseded_at`` bound the
+    real-time period in which the vintage was the current one.
+    """
 
     status: Mapped[str] = mapped_column(String(16))
     vintage: Mapped[int] = mapped_column(default=1)
@@ -185,6 +190,7 @@ class Assessment(_Vintage, Base):
     low: Mapped[float] = mapped_column(Float)
     exchanges: Mapped[int]
     fallback: Mapped[str] = mapped_column(String(16), default="none")
+    rationale: Mapped[dict[str, Any] | None]
 
 
 class IndexValue(_Vintage, Base):
@@ -205,3 +211,22 @@ class IndexValue(_Vintage, Base):
     index_id: Mapped[int] = mapped_column(ForeignKey("index_definitions.id"))
     date: Mapped[dt.date] = mapped_column(Date)
     value: Mapped[float] = mapped_column(Float)
+    rationale: Mapped[dict[str, Any] | None]
+
+
+class RestatementMark(Base):
+    """A commodity's day whose inputs changed after it may have been published.
+
+    Written by ingest (late trades, cancels, amends); cleared by the restatement sweep
+    once the day has been recomputed.
+    """
+
+    __tablename__ = "restatement_marks"
+    __table_args__ = (Index("ix_restatement_marks_open", "cleared_at", "commodity_id", "date"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    commodity_id: Mapped[int] = mapped_column(ForeignKey("commodities.id"))
+    date: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(32))
+    marked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    cleared_at: Mapped[dt.datetime | None]

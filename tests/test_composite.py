@@ -31,16 +31,19 @@ EXPECTED = [1000.0, 1020.0, 1081.2, 1101.6]
 
 
 def test_chain_link_equals_hand_computation():
-    values = chain_link(DAYS, np.column_stack([A, B]), np.array([0.6, 0.4]), DAYS[0], 1000.0)
-    np.testing.assert_allclose(values, EXPECTED, rtol=1e-12)
+    chained = chain_link(DAYS, np.column_stack([A, B]), np.array([0.6, 0.4]), DAYS[0], 1000.0)
+    np.testing.assert_allclose(chained.values, EXPECTED, rtol=1e-12)
+    # 30 and 31 Dec chain from the base (row 0); January from the 31 Dec link (row 1).
+    assert chained.reference_rows.tolist() == [0, 0, 1, 1]
 
 
 def test_gap_carries_the_constituents_last_level_and_dates_before_base_are_nan():
     days = np.array(["2025-12-29", *DAYS.astype(str)], dtype="datetime64[D]")
     levels = np.column_stack([[990.0, *A], [1010.0, 1000.0, 900.0, np.nan, 1080.0]])
-    values = chain_link(days, levels, np.array([0.6, 0.4]), days[1], 1000.0)
-    assert np.isnan(values[0])
-    np.testing.assert_allclose(values[1:], EXPECTED, rtol=1e-12)
+    chained = chain_link(days, levels, np.array([0.6, 0.4]), days[1], 1000.0)
+    assert np.isnan(chained.values[0])
+    np.testing.assert_allclose(chained.values[1:], EXPECTED, rtol=1e-12)
+    assert chained.levels[3, 1] == 900.0  # 2 Jan carries cotton's 31 Dec level
 
 
 @pytest.mark.parametrize(
@@ -129,14 +132,24 @@ def test_service_publishes_commodity_sector_and_composite_as_computed_by_hand(
     assert report.skipped == {}
 
     with session_scope(engine) as session:
-        values = {}
-        for code, day, value in session.execute(
-            select(models.IndexDefinition.code, models.IndexValue.date, models.IndexValue.value)
+        values, rationales = {}, {}
+        for code, row in session.execute(
+            select(models.IndexDefinition.code, models.IndexValue)
             .join(models.IndexValue, models.IndexValue.index_id == models.IndexDefinition.id)
             .where(models.IndexValue.superseded_at.is_(None))
         ):
-            values.setdefault(code, {})[day.isoformat()] = value
+            values.setdefault(code, {})[row.date.isoformat()] = row.value
+            rationales[code, row.date.isoformat()] = row.rationale
     engine.dispose()
+
+    # The rationale alone reproduces the value: reference value × Σ w · level / reference level.
+    why = rationales["TEST", "2026-01-05"]
+    assert why["reference_date"] == "2025-12-31"
+    assert {c["code"]: c["weight"] for c in why["constituents"]} == {"REBAR": 0.6, "COTTON": 0.4}
+    recomputed = why["reference_value"] * sum(
+        c["weight"] * c["level"] / c["reference_level"] for c in why["constituents"]
+    )
+    assert recomputed == pytest.approx(1101.6, rel=1e-12)
 
     days = list(DAYS.astype(str))
     assert values["TEST"] == pytest.approx(dict(zip(days, EXPECTED, strict=True)), rel=1e-12)

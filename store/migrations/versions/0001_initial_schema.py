@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 17:30:59.773139
+Create Date: 2026-11-26 17:37:43.480561
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def upgrade() -> None:
         sa.Column("low", sa.Float(), nullable=False),
         sa.Column("exchanges", sa.Integer(), nullable=False),
         sa.Column("fallback", sa.String(length=16), nullable=False),
+        sa.Column("rationale", sa.JSON(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("vintage", sa.Integer(), nullable=False),
         sa.Column("methodology_version", sa.String(length=32), nullable=False),
@@ -139,6 +140,7 @@ def upgrade() -> None:
         sa.Column("index_id", sa.Integer(), nullable=False),
         sa.Column("date", sa.Date(), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
+        sa.Column("rationale", sa.JSON(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("vintage", sa.Integer(), nullable=False),
         sa.Column("methodology_version", sa.String(length=32), nullable=False),
@@ -181,6 +183,26 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ingest_batches")),
     )
+    op.create_table(
+        "restatement_marks",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("commodity_id", sa.Integer(), nullable=False),
+        sa.Column("date", sa.Date(), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("marked_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("cleared_at", store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["commodity_id"],
+            ["commodities.id"],
+            name=op.f("fk_restatement_marks_commodity_id_commodities"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_restatement_marks")),
+    )
+    with op.batch_alter_table("restatement_marks", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_restatement_marks_open", ["cleared_at", "commodity_id", "date"], unique=False
+        )
+
     op.create_table(
         "trades",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -226,6 +248,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_trades_batch_id")
 
     op.drop_table("trades")
+    with op.batch_alter_table("restatement_marks", schema=None) as batch_op:
+        batch_op.drop_index("ix_restatement_marks_open")
+
+    op.drop_table("restatement_marks")
     op.drop_table("ingest_batches")
     with op.batch_alter_table("index_values", schema=None) as batch_op:
         batch_op.drop_index(
