@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import dashboard, indices
 from api.schemas import Health
+from api.serving import install_serving
 from bcpi import __version__
 from bcpi.catalogue import load_catalogue
 from bcpi.settings import Settings, get_settings
@@ -41,6 +41,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     def healthz() -> Health:
         return Health(status="ok")
 
-    app.include_router(indices.router)
-    app.include_router(dashboard.router)
+    install_serving(app, settings, engine)
     return app

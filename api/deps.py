@@ -28,3 +28,12 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A session on the read engine: one snapshot, no write lock (see :mod:`api.db`)."""
+    with request.app.state.read_sessions() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]

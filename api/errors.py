@@ -9,6 +9,11 @@ from starlette.exceptions import HTTPException
 
 from bcpi.errors import BcpiError
 
+try:
+    from index.errors import FormulaInputError
+except ImportError:  # the researcher formulas are not installed
+    FormulaInputError = None
+
 
 def _answer(status: int, error: str, detail: object) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status)
@@ -18,6 +23,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BcpiError)
     async def _domain(_request: Request, exc: BcpiError) -> JSONResponse:
         return _answer(exc.status_code, type(exc).__name__, exc.message)
+
+    if FormulaInputError is not None:
+
+        @app.exception_handler(FormulaInputError)
+        async def _formula(_request: Request, exc) -> JSONResponse:
+            detail = [{"field": exc.field, "message": exc.reason}]
+            return _answer(422, "InvalidFormulaInput", detail)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

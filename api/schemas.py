@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class CommodityInfo(BaseModel):
+    code: str
+    name_en: str
+    name_zh: str
+    sector: str
+    unit: str
+    currency: str
+    listed_on: dt.date
+    spec: dict[str, Any] = Field(description="The benchmark specification trades normalise to")
 
 
 class IndexInfo(BaseModel):
@@ -18,16 +33,185 @@ class IndexInfo(BaseModel):
     base_value: float
 
 
-class SeriesPoint(BaseModel):
+class Constituent(BaseModel):
+    code: str
+    name_en: str
+    name_zh: str
+    weight: float
+    effective_from: dt.date
+
+
+class LatestValue(BaseModel):
+    code: str
     date: dt.date
     value: float
     status: str
+    vintage: int
+    methodology_version: str
+    published_at: dt.datetime
+
+
+class IndexDetail(IndexInfo):
+    methodology_version: str
+    normalising_constant: float | None = Field(
+        description="The constant of the latest weight change, where the methodology uses one"
+    )
+    constituents: list[Constituent]
+    latest: LatestValue | None
+
+
+class SeriesPoint(BaseModel):
+    """A point; optional fields appear as the frequency and transform call for them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    date: dt.date
+    time: dt.datetime | None = Field(None, description="Publication instant (intraday)")
+    value: float
+    status: str
+    open: float | None = None
+    high: float | None = None
+    low: float | None = None
+    close: float | None = None
+
+
+class AssessmentPoint(SeriesPoint):
+    trades: int
+    volume: float
+    fallback: str
 
 
 class Series(BaseModel):
     code: str
+    frequency: str
+    transform: str
+    as_of: dt.datetime | None
     points: list[SeriesPoint]
 
 
-class Health(BaseModel):
-    status: Literal["ok"]
+class AssessmentSeries(Series):
+    points: list[AssessmentPoint]  # type: ignore[assignment]
+
+
+class Vintage(BaseModel):
+    vintage: int
+    date: dt.date
+    value: float
+    status: str
+    methodology_version: str
+    inputs_hash: str
+    published_at: dt.datetime
+    superseded_at: dt.datetime | None
+
+
+class Vintages(BaseModel):
+    code: str
+    date: dt.date
+    as_of: dt.datetime | None
+    vintages: list[Vintage]
+
+
+class CorrectionNotice(BaseModel):
+    index: str
+    date: dt.date
+    old_value: float
+    new_value: float
+    old_vintage: int
+    new_vintage: int
+    reason: str
+    published_at: dt.datetime
+
+
+class Corrections(BaseModel):
+    since: dt.datetime | None
+    corrections: list[CorrectionNotice]
+
+
+class Change(BaseModel):
+    kind: Literal["index", "assessment"]
+    code: str
+    date: dt.date
+    value: float
+    status: str
+    vintage: int
+    published_at: dt.datetime
+
+
+class Changes(BaseModel):
+    updated_after: dt.datetime
+    changes: list[Change]
+    next: str | None = Field(description="Query for the next page, when this one is full")
+
+
+class PriceAt(BaseModel):
+    date: dt.date
+    price: float
+
+
+class ExplainedAssessment(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    date: dt.date
+    price: float
+    status: str
+    vintage: int
+    trades: int
+    volume: float
+    high: float
+    low: float
+    exchanges: int
+    fallback: str
+    methodology_version: str
+    inputs_hash: str
+    published_at: dt.datetime
+    trades_used: list[dict[str, Any]]
+    excluded: list[dict[str, Any]]
+    source: Literal["rationale", "trades"] = Field(
+        description="Where trades_used/excluded come from: the assessment's stored rationale, "
+        "or the trades table as it stands"
+    )
+
+
+class ExplainedConstituent(BaseModel):
+    code: str
+    weight: float
+    level: float
+    reference_level: float
+    assessment: ExplainedAssessment | None
+    reference: PriceAt | None = Field(description="Assessment behind reference_level")
+    base: PriceAt | None = Field(description="Assessment on the base date")
+
+
+class Explanation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    kind: str
+    date: dt.date
+    value: float
+    status: str
+    vintage: int
+    methodology_version: str
+    inputs_hash: str
+    published_at: dt.datetime
+    formula: str | None
+    base_date: dt.date
+    base_value: float
+    reference_date: dt.date | None
+    reference_value: float | None
+    normalising_constant: float | None
+    constituents: list[ExplainedConstituent]
+    rationale: dict[str, Any] | None = Field(description="The stored rationale, as published")
+
+
+class FormulaPoint(BaseModel):
+    period: dt.date
+    value: float | None
+
+
+class FormulaAnswer(BaseModel):
+    formula: str
+    method: str
+    commodities: list[str]
+    as_of: dt.datetime | None
+    points: list[FormulaPoint]

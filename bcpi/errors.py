@@ -56,3 +56,16 @@ class InvalidInput(BcpiError):
         super().__init__(f"{field}: {reason}", field=field)
         self.field = field
         self.reason = reason
+
+
+class NotPublished(BcpiError):
+    """Nothing was published for what was asked (at the instant asked about)."""
+
+    status_code = 404
+
+
+class UnknownCommodity(BcpiError):
+    status_code = 404
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no commodity with code {code!r}", code=code)

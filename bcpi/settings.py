@@ -30,6 +30,21 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
+    correction_window_days: int = Field(
+        default=5, ge=1, description="Trading days a restatement sweep may still correct."
+    )
+    require_read_key: bool = Field(
+        default=False, description="Refuse /v1 reads without an API key (401)."
+    )
+    read_rate_limit: int = Field(
+        default=600, ge=0, description="Requests per key per rate window; 0 = unlimited."
+    )
+    anonymous_rate_limit: int = Field(
+        default=0, ge=0, description="Requests per client address per window without a key."
+    )
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
+    stream_poll_seconds: float = Field(default=1.0, gt=0, le=60, allow_inf_nan=False)
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=600, allow_inf_nan=False)
 
     @field_validator("timezone")
     @classmethod

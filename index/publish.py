@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from index.methodology import METHODOLOGY_VERSION
 from store import models
+from store.models_publication import PublicationState
 
 
 @dataclass
@@ -89,4 +90,21 @@ def publish_vintages(
         )
     if to_insert:
         session.execute(model.__table__.insert(), to_insert)
+        bump_publication_version(session, now)
     return counts
+
+
+def bump_publication_version(session: Session, now: dt.datetime) -> None:
+    """Count one more publishing transaction (readers key conditional answers on it).
+
+    The row lock also orders concurrent publishers on PostgreSQL, so a reader that sees the
+    new version sees every row published with it.
+    """
+    bumped = session.execute(
+        update(PublicationState)
+        .where(PublicationState.id == 1)
+        .values(version=PublicationState.version + 1, updated_at=now)
+    )
+    if bumped.rowcount == 0:
+        session.add(PublicationState(id=1, version=1, updated_at=now))
+        session.flush()

@@ -205,6 +205,7 @@ class IndexValue(_Vintage, Base):
             sqlite_where=text("superseded_at IS NULL"),
             postgresql_where=text("superseded_at IS NULL"),
         ),
+        Index("ix_index_values_published_at", "published_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

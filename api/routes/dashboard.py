@@ -1,4 +1,4 @@
-"""The dashboard page: bundled assets only, no network needed."""
+"""The dashboard page and its bundled assets (ECharts vendored: no network needed)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 router = APIRouter(tags=["dashboard"])
+
+static_files = StaticFiles(directory=STATIC_DIR)
 
 
 @router.get("/", include_in_schema=False)

@@ -1,0 +1,184 @@
+"""Why an index value is what it is, from what was known when it was published.
+
+The value's stored rationale gives the formula, the reference (link) value and each
+constituent's weight and levels; each constituent's assessments (on the date, on the
+reference date and on the base date) are the vintages that were current at the value's
+publication instant, so ``level = price / base price × base value`` and
+``value = reference value × Σ weight × level / reference level`` can be checked from the
+answer alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.schemas import ExplainedAssessment, ExplainedConstituent, Explanation, PriceAt
+from api.series import known_at
+from bcpi.errors import NotPublished
+from index.methodology import BEIJING_UTC_OFFSET_MS
+from store import models
+
+BEIJING = dt.timezone(dt.timedelta(milliseconds=BEIJING_UTC_OFFSET_MS))
+
+
+def _assessment_on_or_before(
+    session: Session, commodity_id: int, day: dt.date, instant: dt.datetime
+) -> models.Assessment | None:
+    return session.scalars(
+        select(models.Assessment)
+        .where(
+            models.Assessment.commodity_id == commodity_id,
+            models.Assessment.date <= day,
+            known_at(models.Assessment, instant),
+        )
+        .order_by(models.Assessment.date.desc())
+        .limit(1)
+    ).first()
+
+
+def _trades(session: Session, assessment: models.Assessment) -> tuple[list, list]:
+    """The day's trades received by the assessment's publication: used and excluded."""
+    begin = dt.datetime.combine(assessment.date, dt.time(), BEIJING)
+    stop = begin + dt.timedelta(days=1)
+    rows = session.execute(
+        select(
+            models.Trade.id,
+            models.Exchange.code,
+            models.Trade.trade_id,
+            models.Trade.traded_at,
+            models.Trade.price,
+            models.Trade.quantity,
+            models.Trade.status,
+        )
+        .join(models.Exchange, models.Exchange.id == models.Trade.exchange_id)
+        .join(models.IngestBatch, models.IngestBatch.id == models.Trade.batch_id)
+        .where(
+            models.Trade.commodity_id == assessment.commodity_id,
+            models.Trade.traded_at >= begin,
+            models.Trade.traded_at < stop,
+            models.IngestBatch.received_at <= assessment.published_at,
+        )
+        .order_by(models.Trade.traded_at, models.Trade.id)
+    ).all()
+    used, excluded = [], []
+    for _, exchange, trade_id, traded_at, price, quantity, status in rows:
+        trade = {
+            "exchange": exchange,
+            "trade_id": trade_id,
+            "traded_at": traded_at.isoformat(),
+            "price": price,
+            "quantity": quantity,
+        }
+        if status == "active":
+            used.append(trade)
+        else:
+            excluded.append({**trade, "reason": status})
+    return used, excluded
+
+
+def _explained_assessment(session: Session, assessment: models.Assessment) -> ExplainedAssessment:
+    rationale = assessment.rationale or {}
+    if "trades_used" in rationale or "excluded" in rationale:
+        used = rationale.get("trades_used") or []
+        excluded = rationale.get("excluded") or []
+        source = "rationale"
+    else:
+        used, excluded = _trades(session, assessment)
+        source = "trades"
+    extra = {k: v for k, v in rationale.items() if k not in ("trades_used", "excluded")}
+    if isinstance(used, int):  # a count only: keep it, list nothing
+        extra["trades_used_count"] = used
+        used = []
+    return ExplainedAssessment(
+        **extra,
+        date=assessment.date,
+        price=assessment.price,
+        status=assessment.status,
+        vintage=assessment.vintage,
+        trades=assessment.trades,
+        volume=assessment.volume,
+        high=assessment.high,
+        low=assessment.low,
+        exchanges=assessment.exchanges,
+        fallback=assessment.fallback,
+        methodology_version=assessment.methodology_version,
+        inputs_hash=assessment.inputs_hash,
+        published_at=assessment.published_at,
+        trades_used=list(used),
+        excluded=list(excluded),
+        source=source,
+    )
+
+
+def explain(
+    session: Session,
+    definition: models.IndexDefinition,
+    day: dt.date,
+    as_of: dt.datetime | None,
+) -> Explanation:
+    value = session.scalars(
+        select(models.IndexValue).where(
+            models.IndexValue.index_id == definition.id,
+            models.IndexValue.date == day,
+            known_at(models.IndexValue, as_of),
+        )
+    ).first()
+    if value is None:
+        when = f" as of {as_of.isoformat()}" if as_of else ""
+        raise NotPublished(
+            f"index {definition.code} has no value published for {day}{when}",
+            code=definition.code,
+            date=day,
+        )
+    rationale = value.rationale or {}
+    instant = value.published_at
+    reference_date = rationale.get("reference_date")
+    reference_date = dt.date.fromisoformat(reference_date) if reference_date else None
+    commodity_ids = dict(session.execute(select(models.Commodity.code, models.Commodity.id)).all())
+    constituents = []
+    for member in rationale.get("constituents", []):
+        commodity_id = commodity_ids.get(member.get("code"))
+        assessment = reference = base = None
+        if commodity_id is not None:
+            assessment = _assessment_on_or_before(session, commodity_id, day, instant)
+            if reference_date is not None:
+                reference = _assessment_on_or_before(session, commodity_id, reference_date, instant)
+            base = _assessment_on_or_before(session, commodity_id, definition.base_date, instant)
+            if base is not None and base.date != definition.base_date:
+                base = None
+        constituents.append(
+            ExplainedConstituent(
+                code=member["code"],
+                weight=member["weight"],
+                level=member["level"],
+                reference_level=member["reference_level"],
+                assessment=_explained_assessment(session, assessment) if assessment else None,
+                reference=PriceAt(date=reference.date, price=reference.price)
+                if reference
+                else None,
+                base=PriceAt(date=base.date, price=base.price) if base else None,
+            )
+        )
+    constant = rationale.get("normalising_constant")
+    return Explanation(
+        code=definition.code,
+        kind=definition.kind,
+        date=value.date,
+        value=value.value,
+        status=value.status,
+        vintage=value.vintage,
+        methodology_version=value.methodology_version,
+        inputs_hash=value.inputs_hash,
+        published_at=value.published_at,
+        formula=rationale.get("formula"),
+        base_date=definition.base_date,
+        base_value=definition.base_value,
+        reference_date=reference_date,
+        reference_value=rationale.get("reference_value"),
+        normalising_constant=float(constant) if constant is not None else None,
+        constituents=constituents,
+        rationale=value.rationale,
+    )

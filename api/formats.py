@@ -1,0 +1,186 @@
+"""The formats researchers read: JSON, CSV, Parquet, Arrow IPC stream, each written frame by frame.
+
+Every renderer takes an iterator of Polars frames and yields bytes as soon as a frame is
+written, so an answer of any length streams in constant memory (Parquet row group by row
+group, Arrow record batch by record batch).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Iterator
+from typing import Literal
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bcpi.errors import BcpiError
+
+Format = Literal["json", "csv", "parquet", "arrow"]
+
+MEDIA_TYPES: dict[str, str] = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "parquet": "application/vnd.apache.parquet",
+    "arrow": "application/vnd.apache.arrow.stream",
+}
+_ACCEPTED: dict[str, Format] = {
+    "application/json": "json",
+    "application/*": "json",
+    "*/*": "json",
+    "text/csv": "csv",
+    "text/*": "csv",
+    "application/vnd.apache.parquet": "parquet",
+    "application/x-parquet": "parquet",
+    "application/vnd.apache.arrow.stream": "arrow",
+}
+EXTENSIONS = {"json": "json", "csv": "csv", "parquet": "parquet", "arrow": "arrows"}
+# A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+class NotAcceptable(BcpiError):
+    status_code = 406
+
+
+def negotiate(requested: str | None, accept: str | None) -> Format:
+    """``format=`` wins; otherwise the most preferred media type of ``Accept`` we can write."""
+    if requested:
+        return requested  # type: ignore[return-value]
+    if not accept:
+        return "json"
+    offers = []
+    for position, item in enumerate(accept.split(",")):
+        media, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media and quality > 0:
+            offers.append((-quality, position, media.lower()))
+    for _, _, media in sorted(offers):
+        if media in _ACCEPTED:
+            return _ACCEPTED[media]
+    raise NotAcceptable(
+        f"none of the media types in Accept ({accept!r}) is available; "
+        f"choose one of {', '.join(sorted(set(MEDIA_TYPES.values())))} or use format=",
+        accept=accept,
+    )
+
+
+def safe_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Prefix text cells a spreadsheet would run as a formula with an apostrophe."""
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not text:
+        return frame
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(FORMULA_START))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in text
+    )
+
+
+class _Drain(io.RawIOBase):
+    """A write-only sink whose bytes are taken away as soon as they are written."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        chunk = bytes(data)
+        self.parts.append(chunk)
+        self.position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self.position
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts.clear()
+        return out
+
+
+def arrow_schema(schema: dict[str, pl.DataType]) -> pa.Schema:
+    return pl.DataFrame(schema=schema).to_arrow().schema
+
+
+def _json(frames: Iterable[pl.DataFrame], envelope: dict) -> Iterator[bytes]:
+    head = json.dumps(envelope, ensure_ascii=False)
+    assert head.endswith("}")
+    buffer = head[:-1] + ', "points": ['
+    first = True
+    for frame in frames:
+        if frame.is_empty():
+            continue
+        body = frame.write_json()[1:-1]
+        buffer += body if first else "," + body
+        first = False
+        yield buffer.encode()
+        buffer = ""
+    yield (buffer + "]}").encode()
+
+
+def _csv(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> Iterator[bytes]:
+    options = {"datetime_format": "%Y-%m-%dT%H:%M:%S%.6f%:z", "date_format": "%Y-%m-%d"}
+    header = True
+    for frame in frames:
+        if frame.is_empty():
+            continue
+        yield safe_text(frame).write_csv(include_header=header, **options).encode()
+        header = False
+    if header:
+        yield pl.DataFrame(schema=schema).write_csv(include_header=True).encode()
+
+
+def _arrow(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> Iterator[bytes]:
+    target = arrow_schema(schema)
+    sink = _Drain()
+    with pa.ipc.new_stream(sink, target) as writer:
+        yield sink.take()
+        for frame in frames:
+            if frame.is_empty():
+                continue
+            writer.write_table(frame.to_arrow().cast(target))
+            yield sink.take()
+    yield sink.take()
+
+
+def _parquet(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> Iterator[bytes]:
+    target = arrow_schema(schema)
+    sink = _Drain()
+    with pq.ParquetWriter(sink, target, compression="zstd") as writer:
+        for frame in frames:
+            if frame.is_empty():
+                continue
+            writer.write_table(frame.to_arrow().cast(target))
+            yield sink.take()
+    yield sink.take()
+
+
+def render(
+    fmt: Format,
+    frames: Iterable[pl.DataFrame],
+    schema: dict[str, pl.DataType],
+    envelope: dict,
+) -> Iterator[bytes]:
+    """The answer's bytes, chunk by chunk; JSON wraps the points in ``envelope``."""
+    if fmt == "json":
+        return _json(frames, envelope)
+    if fmt == "csv":
+        return _csv(frames, schema)
+    if fmt == "arrow":
+        return _arrow(frames, schema)
+    return _parquet(frames, schema)

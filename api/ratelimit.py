@@ -1,0 +1,172 @@
+"""Optional read keys and per-caller rate limits, counted in the database.
+
+A reader may send an API key (``Authorization: Bearer <key>``, ``X-API-Key: <key>`` or,
+where headers cannot be set as with ``EventSource``, ``?api_key=``). A key is stored only
+as its SHA-256 (:mod:`store.reference`); a revoked or unknown key is refused with 401.
+Each key may make ``read_rate_limit`` requests per fixed window of
+``rate_limit_window_seconds``; callers without a key share ``anonymous_rate_limit`` per
+client address (0: unlimited). The counters are rows of ``rate_limit_counters``, so every
+worker process of every server counts against the same limit. Over the limit: 429 with
+``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+import anyio
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bcpi.settings import Settings
+from store import models
+from store.db import session_scope
+from store.models_publication import RateLimitCounter
+from store.reference import hash_key
+
+READ_PREFIXES = (
+    "/v1/commodities",
+    "/v1/indices",
+    "/v1/assessments",
+    "/v1/corrections",
+    "/v1/changes",
+    "/v1/formulas",
+    "/v1/stream",
+)
+READER_ROLES = ("read", "admin", "exchange")
+KEEP_WINDOWS = 60
+
+
+@dataclass(frozen=True)
+class Caller:
+    bucket: str | None
+    limit: int
+    refused: str | None = None
+
+
+def presented_key(scope: Scope) -> str | None:
+    headers = Headers(scope=scope)
+    authorization = headers.get("authorization", "")
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    if headers.get("x-api-key"):
+        return headers["x-api-key"].strip()
+    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
+        if name == "api_key" and value:
+            return value
+    return None
+
+
+def identify(engine: Engine, settings: Settings, key: str | None, address: str) -> Caller:
+    if key is None:
+        if settings.require_read_key:
+            return Caller(None, 0, "an API key is required (Authorization: Bearer <key>)")
+        limit = settings.anonymous_rate_limit
+        return Caller(f"addr:{address}" if limit else None, limit)
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(models.ApiKey.id, models.ApiKey.role, models.ApiKey.revoked_at).where(
+                models.ApiKey.key_hash == hash_key(key)
+            )
+        ).first()
+    if row is None or row.revoked_at is not None or row.role not in READER_ROLES:
+        return Caller(None, 0, "the API key is unknown or revoked")
+    limit = settings.read_rate_limit
+    return Caller(f"key:{row.id}" if limit else None, limit)
+
+
+def count_request(engine: Engine, bucket: str, window: dt.datetime) -> int:
+    """Add one request to ``bucket``'s counter for ``window``; the new count."""
+    table = RateLimitCounter.__table__
+    dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
+    statement = (
+        dialect.insert(table)
+        .values(bucket=bucket, window_start=window, count=1)
+        .on_conflict_do_update(
+            index_elements=["bucket", "window_start"], set_={"count": table.c["count"] + 1}
+        )
+        .returning(table.c["count"])
+    )
+    with session_scope(engine) as session:
+        count = session.execute(statement).scalar_one()
+        if count == 1:
+            old = window - dt.timedelta(minutes=KEEP_WINDOWS)
+            session.execute(delete(RateLimitCounter).where(RateLimitCounter.window_start < old))
+    return count
+
+
+async def _refuse(send: Send, status: int, error: str, detail: str, headers=()) -> None:
+    body = json.dumps({"error": error, "detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, engine: Engine, settings: Settings) -> None:
+        self.app = app
+        self.engine = engine
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(READ_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        key = presented_key(scope)
+        address = (scope.get("client") or ("unknown", 0))[0]
+        if key is None and not (
+            self.settings.require_read_key or self.settings.anonymous_rate_limit
+        ):
+            await self.app(scope, receive, send)
+            return
+        caller = await anyio.to_thread.run_sync(identify, self.engine, self.settings, key, address)
+        if caller.refused:
+            await _refuse(
+                send, 401, "Unauthorized", caller.refused, [(b"www-authenticate", b"Bearer")]
+            )
+            return
+        if caller.bucket is None:
+            await self.app(scope, receive, send)
+            return
+        span = self.settings.rate_limit_window_seconds
+        now = dt.datetime.now(dt.UTC)
+        window = dt.datetime.fromtimestamp(now.timestamp() // span * span, dt.UTC)
+        count = await anyio.to_thread.run_sync(count_request, self.engine, caller.bucket, window)
+        reset = max(1, math.ceil((window - now).total_seconds() + span))
+        limits = [
+            (b"x-ratelimit-limit", str(caller.limit).encode()),
+            (b"x-ratelimit-remaining", str(max(0, caller.limit - count)).encode()),
+            (b"x-ratelimit-reset", str(reset).encode()),
+        ]
+        if count > caller.limit:
+            await _refuse(
+                send,
+                429,
+                "RateLimited",
+                f"more than {caller.limit} requests in {span} s; retry in {reset} s",
+                [(b"retry-after", str(reset).encode()), *limits],
+            )
+            return
+
+        async def with_limits(message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], *limits]
+            await send(message)
+
+        await self.app(scope, receive, with_limits)

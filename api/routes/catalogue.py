@@ -1,0 +1,109 @@
+"""The catalogue: commodities and indices, with current constituents and weights."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import func, select
+
+from api.deps import ReadSessionDep
+from api.schemas import CommodityInfo, Constituent, IndexDetail, IndexInfo, LatestValue
+from api.series import known_at
+from bcpi.errors import UnknownIndex
+from index.methodology import METHODOLOGY_VERSION
+from store import models
+
+router = APIRouter(prefix="/v1", tags=["catalogue"])
+
+KIND_ORDER = {"composite": 0, "sector": 1, "commodity": 2}
+
+
+def definition_by_code(session, code: str) -> models.IndexDefinition:
+    definition = session.scalar(
+        select(models.IndexDefinition).where(models.IndexDefinition.code == code)
+    )
+    if definition is None:
+        raise UnknownIndex(code)
+    return definition
+
+
+def latest_value(session, definition: models.IndexDefinition, as_of=None) -> LatestValue | None:
+    row = session.scalars(
+        select(models.IndexValue)
+        .where(models.IndexValue.index_id == definition.id, known_at(models.IndexValue, as_of))
+        .order_by(models.IndexValue.date.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return LatestValue(
+        code=definition.code,
+        date=row.date,
+        value=row.value,
+        status=row.status,
+        vintage=row.vintage,
+        methodology_version=row.methodology_version,
+        published_at=row.published_at,
+    )
+
+
+@router.get("/commodities", response_model=list[CommodityInfo], summary="Every commodity")
+def commodities(session: ReadSessionDep) -> list[CommodityInfo]:
+    rows = session.scalars(select(models.Commodity).order_by(models.Commodity.code))
+    return [CommodityInfo.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.get("/indices", response_model=list[IndexInfo], summary="Every published index")
+def list_indices(session: ReadSessionDep) -> list[IndexInfo]:
+    rows = session.scalars(select(models.IndexDefinition).order_by(models.IndexDefinition.id))
+    infos = [IndexInfo.model_validate(row, from_attributes=True) for row in rows]
+    return sorted(infos, key=lambda i: KIND_ORDER[i.kind])
+
+
+@router.get(
+    "/indices/{code}",
+    response_model=IndexDetail,
+    summary="One index: current constituents and weights, methodology, latest value",
+)
+def index_detail(code: str, session: ReadSessionDep) -> IndexDetail:
+    definition = definition_by_code(session, code)
+    newest = (
+        select(func.max(models.IndexConstituent.effective_from))
+        .where(models.IndexConstituent.index_id == definition.id)
+        .scalar_subquery()
+    )
+    members = session.execute(
+        select(models.IndexConstituent, models.Commodity)
+        .join(models.Commodity, models.Commodity.id == models.IndexConstituent.commodity_id)
+        .where(
+            models.IndexConstituent.index_id == definition.id,
+            models.IndexConstituent.effective_from == newest,
+        )
+        .order_by(models.IndexConstituent.weight.desc(), models.Commodity.code)
+    ).all()
+    latest = latest_value(session, definition)
+    rationale = None
+    if latest is not None:
+        rationale = session.scalar(
+            select(models.IndexValue.rationale).where(
+                models.IndexValue.index_id == definition.id,
+                models.IndexValue.date == latest.date,
+                models.IndexValue.superseded_at.is_(None),
+            )
+        )
+    constant = (rationale or {}).get("normalising_constant")
+    return IndexDetail(
+        **IndexInfo.model_validate(definition, from_attributes=True).model_dump(),
+        methodology_version=latest.methodology_version if latest else METHODOLOGY_VERSION,
+        normalising_constant=float(constant) if constant is not None else None,
+        constituents=[
+            Constituent(
+                code=commodity.code,
+                name_en=commodity.name_en,
+                name_zh=commodity.name_zh,
+                weight=member.weight,
+                effective_from=member.effective_from,
+            )
+            for member, commodity in members
+        ],
+        latest=latest,
+    )

@@ -1,0 +1,128 @@
+"""Researcher formulas over chosen commodities' assessments (Laspeyres … GEKS).
+
+Each commodity is an item, its daily assessment the price and the day's traded volume the
+quantity; the formula, method and base period are the caller's (see ``index.formulas``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import polars as pl
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+
+from api.deps import ReadSessionDep
+from api.formats import MEDIA_TYPES, negotiate, render
+from api.params import AsOf, date_range, instant
+from api.schemas import FormulaAnswer
+from api.series import known_at
+from bcpi.errors import InvalidRange, UnknownCommodity
+from store import models
+
+router = APIRouter(prefix="/v1/formulas", tags=["formulas"])
+
+FORMULA_NAMES = (
+    "laspeyres",
+    "paasche",
+    "fisher",
+    "tornqvist",
+    "walsh",
+    "jevons",
+    "dutot",
+    "carli",
+    "geks",
+)
+MAX_COMMODITIES = 200
+
+
+def _prices(session, ids: dict[str, int], start, end, as_of) -> pl.DataFrame:
+    query = select(
+        models.Assessment.date,
+        models.Assessment.commodity_id,
+        models.Assessment.price,
+        models.Assessment.volume,
+    ).where(
+        models.Assessment.commodity_id.in_(ids.values()),
+        known_at(models.Assessment, as_of),
+    )
+    if start is not None:
+        query = query.where(models.Assessment.date >= start)
+    if end is not None:
+        query = query.where(models.Assessment.date <= end)
+    codes = {v: k for k, v in ids.items()}
+    rows = session.execute(query.order_by(models.Assessment.date)).all()
+    return pl.DataFrame(
+        {
+            "period": [r.date for r in rows],
+            "item": [codes[r.commodity_id] for r in rows],
+            "price": [r.price for r in rows],
+            "quantity": [r.volume for r in rows],
+        },
+        schema={"period": pl.Date, "item": pl.String, "price": pl.Float64, "quantity": pl.Float64},
+    )
+
+
+@router.get(
+    "/{formula}",
+    response_model=FormulaAnswer,
+    responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
+    summary="A price index by a researcher's formula over chosen commodities and dates",
+)
+def formula_index(
+    request: Request,
+    session: ReadSessionDep,
+    formula: Annotated[
+        Literal[FORMULA_NAMES], Path(description="Bilateral formula, or `geks` (multilateral)")
+    ],
+    commodities: Annotated[
+        str, Query(max_length=4000, description="Comma-separated commodity codes")
+    ],
+    start: Annotated[dt.date | None, Query()] = None,
+    end: Annotated[dt.date | None, Query()] = None,
+    method: Annotated[Literal["fixed", "chained"], Query()] = "fixed",
+    base: Annotated[dt.date | None, Query(description="Base period (default: first)")] = None,
+    geks_base: Annotated[Literal["fisher", "tornqvist", "walsh", "jevons"], Query()] = "tornqvist",
+    window: Annotated[int, Query(ge=2, le=10_000, description="GEKS window, in periods")] = 13,
+    splice: Annotated[Literal["movement", "window", "half", "mean"], Query()] = "movement",
+    as_of: AsOf = None,
+    format: Annotated[Literal["json", "csv", "parquet", "arrow"] | None, Query()] = None,
+):
+    from index import formulas
+
+    date_range(start, end)
+    as_of = instant("as_of", as_of)
+    codes = list(dict.fromkeys(c.strip() for c in commodities.split(",") if c.strip()))
+    if not codes or len(codes) > MAX_COMMODITIES:
+        raise InvalidRange(f"commodities: give 1 to {MAX_COMMODITIES} codes", field="commodities")
+    ids = dict(
+        session.execute(
+            select(models.Commodity.code, models.Commodity.id).where(
+                models.Commodity.code.in_(codes)
+            )
+        ).all()
+    )
+    for code in codes:
+        if code not in ids:
+            raise UnknownCommodity(code)
+    data = _prices(session, ids, start, end, as_of)
+    if data.is_empty():
+        raise InvalidRange("no assessments of these commodities in the range", field="commodities")
+    if formula == "geks":
+        result = formulas.geks(data, geks_base, window, splice)
+    else:
+        result = formulas.compute(data, formula, method, base)
+    fmt = negotiate(format, request.headers.get("accept"))
+    envelope = {
+        "formula": formula,
+        "method": "geks" if formula == "geks" else method,
+        "commodities": codes,
+        "as_of": as_of.isoformat() if as_of else None,
+    }
+    schema = {"period": pl.Date, "value": pl.Float64}
+    return StreamingResponse(
+        render(fmt, [result.select(pl.col("period"), pl.col("value"))], schema, envelope),
+        media_type=MEDIA_TYPES[fmt],
+    )

@@ -1,0 +1,289 @@
+"""Series answers, computed chunk by chunk so that no answer is ever held whole in memory.
+
+A series is read from the database in date order (``asc`` or ``desc``) in partitions; each
+partition passes through the frequency collapse and the transform, which carry the few
+rows a later partition still needs (an unfinished period, the previous value), and comes
+out as a Polars frame ready to be rendered. ``limit`` stops the reading early.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import polars as pl
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from store import models
+
+Frequency = Literal["intraday", "daily", "weekly", "monthly", "quarterly", "annual"]
+Transform = Literal["level", "change", "pct_change", "log_return", "rebase"]
+Order = Literal["asc", "desc"]
+Kind = Literal["index", "assessment"]
+
+PERIOD = {"weekly": "1w", "monthly": "1mo", "quarterly": "1q", "annual": "1y"}
+PARTITION_ROWS = 50_000
+_KEY = "__period"
+_PREVIOUS = "__previous"
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    kind: Kind
+    key_id: int
+    start: dt.date | None = None
+    end: dt.date | None = None
+    frequency: Frequency = "daily"
+    transform: Transform = "level"
+    as_of: dt.datetime | None = None
+    order: Order = "asc"
+    limit: int | None = None
+    rebase_to: float = 100.0
+
+    @property
+    def descending(self) -> bool:
+        return self.order == "desc"
+
+    @property
+    def collapsed(self) -> bool:
+        return self.frequency in PERIOD
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+def _table(kind: Kind):
+    if kind == "index":
+        return models.IndexValue, models.IndexValue.index_id, models.IndexValue.value
+    return models.Assessment, models.Assessment.commodity_id, models.Assessment.price
+
+
+def known_at(model, as_of: dt.datetime | None):
+    """The vintages that were current at ``as_of`` (now, when it is None)."""
+    if as_of is None:
+        return model.superseded_at.is_(None)
+    return and_(
+        model.published_at <= as_of,
+        or_(model.superseded_at.is_(None), model.superseded_at > as_of),
+    )
+
+
+def _select(spec: SeriesSpec, *, descending: bool) -> Select:
+    model, key, value = _table(spec.kind)
+    columns = [model.date, value.label("value"), model.status]
+    if spec.kind == "assessment":
+        columns += [model.trades, model.volume, model.high, model.low, model.fallback]
+    conditions = [key == spec.key_id]
+    if spec.start is not None:
+        conditions.append(model.date >= spec.start)
+    if spec.end is not None:
+        conditions.append(model.date <= spec.end)
+    if spec.frequency == "intraday":
+        # Every provisional and final vintage at the instant it was published.
+        columns.insert(0, model.published_at.label("time"))
+        conditions.append(model.status.in_(("provisional", "final")))
+        if spec.as_of is not None:
+            conditions.append(model.published_at <= spec.as_of)
+        order = [model.published_at, model.id]
+    else:
+        conditions.append(known_at(model, spec.as_of))
+        order = [model.date]
+    if descending:
+        order = [o.desc() for o in order]
+    return select(*columns).where(*conditions).order_by(*order)
+
+
+def raw_schema(spec: SeriesSpec) -> dict[str, pl.DataType]:
+    schema: dict[str, pl.DataType] = {}
+    if spec.frequency == "intraday":
+        schema["time"] = pl.Datetime("us", "UTC")
+    schema |= {"date": pl.Date, "value": pl.Float64, "status": pl.String}
+    if spec.kind == "assessment":
+        schema |= {
+            "trades": pl.Int64,
+            "volume": pl.Float64,
+            "high": pl.Float64,
+            "low": pl.Float64,
+            "fallback": pl.String,
+        }
+    return schema
+
+
+def read_partitions(
+    session: Session, spec: SeriesSpec, *, descending: bool, rows: int = PARTITION_ROWS
+) -> Iterator[pl.DataFrame]:
+    """The stored points in order, ``rows`` at a time, from a server-side cursor."""
+    schema = raw_schema(spec)
+    result = session.execute(
+        _select(spec, descending=descending).execution_options(stream_results=True, yield_per=rows)
+    )
+    try:
+        for partition in result.partitions():
+            columns = list(zip(*partition, strict=True))
+            yield pl.DataFrame(
+                {name: list(col) for name, col in zip(schema, columns, strict=True)},
+                schema=schema,
+            )
+    finally:
+        result.close()
+
+
+# -- collapse and transform ---------------------------------------------------------------
+
+
+def output_schema(spec: SeriesSpec) -> dict[str, pl.DataType]:
+    """Columns of every point, in order."""
+    schema = raw_schema(spec)
+    if spec.collapsed:
+        schema |= {"open": pl.Float64, "high": pl.Float64, "low": pl.Float64, "close": pl.Float64}
+        if spec.kind == "assessment":
+            order = ["date", "value", "status", "trades", "volume", "fallback"]
+            order += ["open", "high", "low", "close"]
+            schema = {name: schema[name] for name in order}
+    if spec.transform in ("change", "pct_change", "log_return"):
+        for name in ("open", "close") if spec.kind == "assessment" else ("open", "high", "low"):
+            schema.pop(name, None)
+        schema.pop("close", None)
+    return schema
+
+
+def _collapse(frame: pl.DataFrame, spec: SeriesSpec) -> pl.DataFrame:
+    """One row per period: the period's last value, with open/high/low/close."""
+    first, last = (pl.last, pl.first) if spec.descending else (pl.first, pl.last)
+    aggregations = [
+        last("date").alias("date"),
+        last("value").alias("value"),
+        last("status").alias("status"),
+        first("value").alias("open"),
+        last("value").alias("close"),
+    ]
+    if spec.kind == "assessment":
+        aggregations += [
+            pl.col("trades").sum(),
+            pl.col("volume").sum(),
+            last("fallback").alias("fallback"),
+            pl.col("high").max(),
+            pl.col("low").min(),
+        ]
+    else:
+        aggregations += [pl.col("value").max().alias("high"), pl.col("value").min().alias("low")]
+    return frame.group_by(_KEY, maintain_order=True).agg(aggregations).drop(_KEY)
+
+
+def _transformed(frame: pl.DataFrame, spec: SeriesSpec, base: float | None) -> pl.DataFrame:
+    value = pl.col("value")
+    if spec.transform == "rebase":
+        factor = spec.rebase_to / base
+        scaled = [c for c in ("value", "open", "high", "low", "close") if c in frame.columns]
+        if spec.kind == "assessment":
+            scaled = [c for c in scaled if c in ("value", "open", "close")]
+        return frame.with_columns(pl.col(scaled) * factor)
+    previous = pl.col(_PREVIOUS)
+    if spec.transform == "change":
+        new = value - previous
+    elif spec.transform == "pct_change":
+        new = (value / previous - 1.0) * 100.0
+    else:
+        new = (value / previous).log()
+    return frame.with_columns(new.alias("value"))
+
+
+class Pipeline:
+    """Collapse, transform and limit, fed partition by partition in the answer's order."""
+
+    def __init__(self, spec: SeriesSpec, base: float | None = None) -> None:
+        self.spec = spec
+        self.schema = output_schema(spec)
+        self.base = base
+        self.left = spec.limit
+        self.pending_period: pl.DataFrame | None = None
+        self.pending_previous: pl.DataFrame | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.left is not None and self.left <= 0
+
+    def feed(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return self._emit(self._periods(frame, final=False))
+
+    def finish(self) -> pl.DataFrame:
+        rest = self._periods(None, final=True)
+        return self._emit(rest, final=True)
+
+    def _periods(self, frame: pl.DataFrame | None, *, final: bool) -> pl.DataFrame | None:
+        if not self.spec.collapsed:
+            return frame
+        parts = [f for f in (self.pending_period, frame) if f is not None]
+        if frame is not None:
+            parts[-1] = frame.with_columns(
+                pl.col("date").dt.truncate(PERIOD[self.spec.frequency]).alias(_KEY)
+            )
+        if not parts:
+            return None
+        rows = pl.concat(parts)
+        if rows.is_empty():
+            return None
+        if final:
+            self.pending_period = None
+            return _collapse(rows, self.spec)
+        open_period = rows[_KEY][-1]
+        self.pending_period = rows.filter(pl.col(_KEY) == open_period)
+        return _collapse(rows.filter(pl.col(_KEY) != open_period), self.spec)
+
+    def _emit(self, frame: pl.DataFrame | None, *, final: bool = False) -> pl.DataFrame:
+        out = self._transform(frame, final=final)
+        if self.left is not None:
+            out = out.head(max(self.left, 0))
+            self.left -= out.height
+        return out
+
+    def _transform(self, frame: pl.DataFrame | None, *, final: bool) -> pl.DataFrame:
+        spec = self.spec
+        empty = pl.DataFrame(schema=self.schema)
+        if frame is None or frame.is_empty():
+            if final and self.pending_previous is not None and spec.descending:
+                self.pending_previous = None  # the earliest point has no previous value
+            return empty
+        if spec.transform == "level":
+            return frame.select(list(self.schema))
+        if spec.transform == "rebase":
+            if self.base is None:
+                self.base = float(frame["value"][0])
+            return _transformed(frame, spec, self.base).select(list(self.schema))
+        rows = frame if self.pending_previous is None else pl.concat([self.pending_previous, frame])
+        shifted = pl.col("value").shift(-1 if spec.descending else 1).alias(_PREVIOUS)
+        computed = _transformed(rows.with_columns(shifted), spec, None)
+        self.pending_previous = rows.tail(1)
+        computed = computed.head(-1) if spec.descending else computed.slice(1)
+        return computed.select(list(self.schema))
+
+
+def run(session: Session, spec: SeriesSpec, *, rows: int | None = None) -> Iterator[pl.DataFrame]:
+    """The answer's points, partition by partition (each a frame of ``output_schema``)."""
+    rows = rows or PARTITION_ROWS
+    base = None
+    if spec.transform == "rebase" and spec.descending:
+        base = first_value(session, spec)
+    pipeline = Pipeline(spec, base)
+    if spec.limit is not None and not spec.collapsed:
+        rows = max(2, min(rows, spec.limit + 2))
+    for frame in read_partitions(session, spec, descending=spec.descending, rows=rows):
+        out = pipeline.feed(frame)
+        if out.height:
+            yield out
+        if pipeline.done:
+            return
+    out = pipeline.finish()
+    if out.height:
+        yield out
+
+
+def first_value(session: Session, spec: SeriesSpec) -> float | None:
+    """The chronologically first value of the answer (before any transform)."""
+    ascending = replace(spec, order="asc", transform="level", limit=1)
+    for frame in run(session, ascending):
+        return float(frame["value"][0])
+    return None

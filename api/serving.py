@@ -1,0 +1,38 @@
+"""Everything the publication API adds to the application: engines, middleware, routes."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api.conditional import ConditionalMiddleware
+from api.db import read_engine_for
+from api.guards import RefuseNulMiddleware
+from api.ratelimit import RateLimitMiddleware
+from api.routes import assessments, catalogue, dashboard, formulas, indices, publication, stream
+from bcpi.settings import Settings
+from store.db import session_factory
+
+
+def install_serving(app: FastAPI, settings: Settings, engine: Engine) -> None:
+    read_engine = read_engine_for(settings.database_url, settings.sqlite_busy_timeout_ms)
+    app.state.read_engine = read_engine
+    app.state.read_sessions = session_factory(read_engine)
+    digest = hashlib.sha256(app.state.catalogue.model_dump_json().encode()).hexdigest()
+    for router in (
+        catalogue.router,
+        indices.router,
+        assessments.router,
+        publication.router,
+        stream.router,
+        formulas.router,
+        dashboard.router,
+    ):
+        app.include_router(router)
+    app.mount("/static", dashboard.static_files, name="static")
+    # Added innermost first: a request meets the NUL check, then the limiter, then ETags.
+    app.add_middleware(ConditionalMiddleware, engine=read_engine, catalogue_digest=digest)
+    app.add_middleware(RateLimitMiddleware, engine=engine, settings=settings)
+    app.add_middleware(RefuseNulMiddleware)
