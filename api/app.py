@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.routes.ops import install_operations
 from api.schemas import Health
 from api.serving import install_serving
 from bcpi import __version__
@@ -42,4 +43,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         return Health(status="ok")
 
     install_serving(app, settings, engine)
+    install_operations(app, settings)
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one ``bcpi serve --workers N`` worker: settings from the environment;
+    the parent process has already migrated the database."""
+    return create_app(get_settings(), migrate=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -164,24 +163,83 @@ def generate(
         typer.echo(str(path))
 
 
-def _run_server(settings: Settings, *, with_scheduler: bool) -> None:
+def _prepare(settings: Settings, *, retry: bool = False):
+    """Migrate once (several replicas may start together); with ``retry``, wait for the
+    database with backoff instead of failing when it cannot be reached."""
+    import time
+
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from scheduler.leader import migration_lock
+    from store.bootstrap import prepare_database
+
+    engine = _engine(settings)
+    delay = 1.0
+    while True:
+        try:
+            with migration_lock(settings.database_url, settings.leader_database_url):
+                prepare_database(engine, load_catalogue(settings.catalogue_path))
+            return engine
+        except (OperationalError, InterfaceError, OSError) as exc:
+            if not retry:
+                raise
+            logging.getLogger("bcpi").warning(
+                "database unreachable at start (%s); retrying in %.0fs", exc, delay
+            )
+            time.sleep(delay)
+            delay = min(60.0, delay * 2)
+
+
+def _metrics_dir() -> None:
+    """Several workers add their request counts up through files in one directory."""
+    import os
+    import tempfile
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bcpi-metrics-")
+
+
+def _run_server(settings: Settings, *, with_scheduler: bool, workers: int = 1) -> None:
+    import os
+
     import uvicorn
 
-    from api.app import create_app
+    from bcpi.logging import logging_config
 
+    log_config = logging_config(settings.log_level, settings.log_format)
+    engine = _prepare(settings)
     scheduler = None
     if with_scheduler:
-        from scheduler.runner import build_scheduler
+        from scheduler.service import build_scheduler
 
-        scheduler = build_scheduler(_engine(settings), settings)
+        scheduler = build_scheduler(engine, settings)
         scheduler.start()
     try:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-        )
+        if workers > 1:
+            # Each worker builds its app from the environment: hand it what the options set.
+            os.environ["BCPI_DATABASE_URL"] = settings.database_url
+            _metrics_dir()
+            uvicorn.run(
+                "api.app:create_worker_app",
+                factory=True,
+                workers=workers,
+                host=settings.host,
+                port=settings.port,
+                log_config=log_config,
+            )
+        else:
+            from api.app import create_app
+
+            uvicorn.run(
+                create_app(settings, migrate=False),
+                host=settings.host,
+                port=settings.port,
+                log_config=log_config,
+            )
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
@@ -191,6 +249,7 @@ def _run_server(settings: Settings, *, with_scheduler: bool) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the HTTP API (it never runs scheduled jobs)."""
@@ -198,28 +257,17 @@ def serve(
     settings = settings.model_copy(
         update={"host": host or settings.host, "port": port or settings.port}
     )
-    _run_server(settings, with_scheduler=False)
+    _run_server(settings, with_scheduler=False, workers=workers)
 
 
 @app.command()
 def scheduler(database_url: DatabaseUrl = None) -> None:
-    """Run the job scheduler in the foreground."""
-    import time
-
-    from scheduler.runner import build_scheduler
-    from store.bootstrap import prepare_database
+    """Run the job scheduler in the foreground; of several, one leads and runs the jobs."""
+    from scheduler.service import SchedulerService
 
     settings = _settings(database_url)
-    engine = _engine(settings)
-    prepare_database(engine, load_catalogue(settings.catalogue_path))
-    runner = build_scheduler(engine, settings)
-    runner.start()
-    _say(f"scheduler running; daily fixing at {settings.fixing_time} {settings.timezone}")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        runner.shutdown()
+    engine = _prepare(settings, retry=True)
+    raise typer.Exit(code=SchedulerService(engine, settings).serve_forever())
 
 
 @app.command()
@@ -266,8 +314,8 @@ def demo(
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from bcpi.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     app()

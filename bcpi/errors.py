@@ -69,3 +69,7 @@ class UnknownCommodity(BcpiError):
 
     def __init__(self, code: str) -> None:
         super().__init__(f"no commodity with code {code!r}", code=code)
+
+
+class CalendarError(BcpiError):
+    """The trading calendar's configuration is inconsistent (e.g. a day both off and on)."""

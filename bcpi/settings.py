@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
@@ -45,6 +46,57 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
     stream_poll_seconds: float = Field(default=1.0, gt=0, le=60, allow_inf_nan=False)
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=600, allow_inf_nan=False)
+
+    # Scheduler and operations (see deploy/README.md).
+    log_format: Literal["json", "text"] = "json"
+    trading_hours: str = Field(
+        default="09:00-15:00",
+        description="Intraday sessions, local: HH:MM-HH:MM, comma-separated; 24:00 ends a day.",
+    )
+    intraday_interval_seconds: float = Field(default=60.0, gt=0)
+    sweep_delay_minutes: float = Field(
+        default=10.0, ge=0, lt=24 * 60, description="Restatement sweep this long after the fixing."
+    )
+    sweep_morning_time: dt.time = Field(
+        default=dt.time(8, 30), description="Second restatement sweep, the morning after."
+    )
+    rebalance_announcement: str = Field(
+        default="11-01",
+        pattern=r"^\d\d-\d\d$",
+        description="MM-DD: next year's weights are announced on the first trading day from it.",
+    )
+    rebalance_effective: str = Field(
+        default="01-01",
+        pattern=r"^\d\d-\d\d$",
+        description="MM-DD: announced weights apply from the first trading day from it.",
+    )
+    rebalance_time: dt.time = dt.time(8, 0)
+    catchup_horizon_days: float = Field(
+        default=7.0, ge=0, description="Missed fixings and sweeps this recent run on start."
+    )
+    intraday_catchup_seconds: float = Field(default=300.0, ge=0)
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    leader_database_url: str | None = Field(
+        default=None,
+        description="Direct PostgreSQL URL for the leader lock (never through PgBouncer "
+        "transaction pooling); default: database_url.",
+    )
+    job_retry_max_seconds: float = Field(default=600.0, gt=0)
+    fixing_overdue_minutes: float = Field(default=30.0, ge=0)
+    calendar_file: Path | None = None
+    calendar_extra_holidays: list[dt.date] = Field(default_factory=list)
+    calendar_extra_working_days: list[dt.date] = Field(default_factory=list)
+    calendar_make_up_days_trade: bool = Field(
+        default=True, description="Weekend make-up working days (调休) are trading days."
+    )
+
+    @field_validator("trading_hours")
+    @classmethod
+    def _valid_sessions(cls, value: str) -> str:
+        from bcpi.calendar import parse_sessions
+
+        parse_sessions(value)
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -1,24 +1,108 @@
-"""Build the APScheduler instance with every job and its trigger."""
+"""Run every due slot of every job, in order, under the exactly-once fence.
+
+:meth:`Runner.run_due` is the one way slots run: a trigger firing on time, catch-up after
+downtime and a takeover by a new leader all call it, and it runs each job's slots inside
+the job's horizon that have not succeeded (the interrupted and the failed-and-due
+included), oldest first. A simulated clock drives it in tests.
+"""
 
 from __future__ import annotations
 
-from apscheduler.schedulers.background import BackgroundScheduler
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+
 from sqlalchemy import Engine
 
+from bcpi.calendar import TradingCalendar, calendar_from_settings
 from bcpi.settings import Settings
-from scheduler.jobs import daily_fixing, fixing_trigger
+from scheduler.jobs import Job, JobContext, available_jobs
+from scheduler.runs import (
+    DatabaseUnavailable,
+    RunRecord,
+    is_connection_error,
+    pending,
+    run_slot,
+)
+from scheduler.triggers import SlotTrigger
+from store.db import session_scope
+
+log = logging.getLogger("bcpi.scheduler")
 
 
-def build_scheduler(engine: Engine, settings: Settings) -> BackgroundScheduler:
-    scheduler = BackgroundScheduler(timezone=settings.zone)
-    scheduler.add_job(
-        daily_fixing,
-        trigger=fixing_trigger(settings),
-        args=(engine, settings),
-        id="daily_fixing",
-        name="Daily fixing",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=3600,
-    )
-    return scheduler
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Runner:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        holder: str,
+        jobs: Iterable[Job] | None = None,
+        calendar: TradingCalendar | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.engine, self.settings, self.holder, self.clock = engine, settings, holder, clock
+        self.calendar = calendar or calendar_from_settings(settings)
+        self.jobs = tuple(available_jobs() if jobs is None else jobs)
+        self.triggers: dict[str, SlotTrigger] = {
+            job.name: job.trigger(settings, self.calendar) for job in self.jobs
+        }
+        self._retry_ceiling = dt.timedelta(seconds=settings.job_retry_max_seconds)
+
+    def job(self, name: str) -> Job:
+        return next(job for job in self.jobs if job.name == name)
+
+    def due(
+        self, now: dt.datetime, names: Iterable[str] | None = None
+    ) -> list[tuple[dt.datetime, Job]]:
+        """Slots not yet done inside each job's horizon, oldest first (ties: job order)."""
+        wanted = set(names) if names is not None else None
+        todo: list[tuple[dt.datetime, int, Job]] = []
+        try:
+            with session_scope(self.engine) as session:
+                for order, job in enumerate(self.jobs):
+                    if wanted is not None and job.name not in wanted:
+                        continue
+                    slots = self.triggers[job.name].slots(now - job.horizon(self.settings), now)
+                    due = pending(
+                        session,
+                        job.name,
+                        slots,
+                        now,
+                        retry=job.retry,
+                        retry_ceiling=self._retry_ceiling,
+                    )
+                    todo.extend((slot, order, job) for slot in due)
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise DatabaseUnavailable(str(exc)) from exc
+            raise
+        todo.sort(key=lambda item: (item[0], item[1]))
+        return [(slot, job) for slot, _, job in todo]
+
+    def run_due(
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        now: dt.datetime | None = None,
+        should_continue: Callable[[], bool] = lambda: True,
+    ) -> list[RunRecord]:
+        """Run what is due at ``now``; stops early once ``should_continue`` says so."""
+        now = now or self.clock()
+        records = []
+        for slot, job in self.due(now, names):
+            if not should_continue():
+                break
+            records.append(self.run(job, slot))
+        return records
+
+    def run(self, job: Job, slot: dt.datetime) -> RunRecord:
+        def body(session):
+            context = JobContext(slot, self.clock(), self.settings, self.calendar)
+            return job.body(session, context)
+
+        return run_slot(self.engine, job.name, slot, body, holder=self.holder, clock=self.clock)

@@ -1,50 +1,96 @@
-"""The daily fixing job and its trigger."""
+"""Triggers: each job's slots follow the trading calendar, both forwards and backwards."""
 
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from bcpi.calendar import TradingCalendar
 from bcpi.settings import Settings
-from ingest.service import ingest_file
-from ingest.synthetic import EXCHANGES, generate
-from scheduler.jobs import daily_fixing, fixing_trigger
-from scheduler.runner import build_scheduler
-from store.db import session_scope
-from store.reference import ensure_exchange
+from scheduler.jobs import (
+    JOBS,
+    announce_trigger,
+    apply_trigger,
+    fixing_trigger,
+    intraday_trigger,
+    sweep_trigger,
+)
+from scheduler.service import SchedulerService
+from store.db import make_engine
 
 BEIJING = ZoneInfo("Asia/Shanghai")
+CALENDAR = TradingCalendar()
 
 
-def test_trigger_fires_on_weekdays_at_the_fixing_time_beijing():
-    trigger = fixing_trigger(Settings(fixing_time=dt.time(15, 0)))
-    friday_evening = dt.datetime(2025, 3, 7, 16, 0, tzinfo=BEIJING)
-    fire = trigger.get_next_fire_time(None, friday_evening)
-    assert fire == dt.datetime(2025, 3, 10, 15, 0, tzinfo=BEIJING)  # Monday 15:00
-    assert fire.astimezone(dt.UTC).hour == 7
+def at(*parts: int) -> dt.datetime:
+    return dt.datetime(*parts, tzinfo=BEIJING)
 
 
-def test_fixing_publishes_the_days_values_once(engine, catalogue, tmp_path):
-    base = catalogue.index_family.base_date
-    with session_scope(engine) as session:
-        for code in EXCHANGES:
-            ensure_exchange(session, code)
-    for path in generate(tmp_path, start=base, days=2, malformed_per_file=0):
-        with session_scope(engine) as session:
-            ingest_file(session, catalogue, path, path.stem)
-
-    at_fixing = dt.datetime.combine(base, dt.time(15, 0), BEIJING)
-    report = daily_fixing(engine, Settings(), now=at_fixing)
-    assert report.start == report.end == base
-    assert report.trades > 0
-    assert report.assessments.new == len(catalogue.commodities)
-    assert report.index_values.new == len(catalogue.index_definitions())
-
-    again = daily_fixing(engine, Settings(), now=at_fixing + dt.timedelta(minutes=5))
-    assert again.assessments.unchanged == len(catalogue.commodities)
-    assert again.index_values.new == again.index_values.restated == 0
+def test_fixing_fires_at_the_cut_off_on_trading_days_only():
+    trigger = fixing_trigger(Settings(fixing_time=dt.time(15, 0)), CALENDAR)
+    # After the last fixing before National Day, the next is on 8 October.
+    assert trigger.get_next_fire_time(None, at(2026, 9, 30, 15, 0, 1)) == at(2026, 10, 8, 15)
+    # A make-up Saturday is a trading day; the Sunday after it is not.
+    assert trigger.get_next_fire_time(at(2026, 10, 9, 15), at(2026, 10, 9, 15)) == at(
+        2026, 10, 10, 15
+    )
+    assert trigger.get_next_fire_time(None, at(2026, 10, 10, 16)) == at(2026, 10, 12, 15)
+    assert trigger.last_at_or_before(at(2026, 10, 7, 23)) == at(2026, 9, 30, 15)
+    slots = list(trigger.slots(at(2026, 9, 28), at(2026, 10, 12, 23)))
+    assert [s.astimezone(BEIJING).day for s in slots] == [28, 29, 30, 8, 9, 10, 12]
+    assert all(s.tzinfo == dt.UTC and s.astimezone(BEIJING).hour == 15 for s in slots)
 
 
-def test_scheduler_has_the_fixing_job(engine):
-    runner = build_scheduler(engine, Settings())
-    assert [job.id for job in runner.get_jobs()] == ["daily_fixing"]
+def test_intraday_slots_cover_the_sessions_of_trading_days():
+    settings = Settings(trading_hours="09:00-11:30,13:30-15:00", intraday_interval_seconds=60)
+    trigger = intraday_trigger(settings, CALENDAR)
+    day = list(trigger.slots(at(2026, 11, 26), at(2026, 11, 26, 23, 59)))
+    assert len(day) == 150 + 90
+    assert day[0] == at(2026, 11, 26, 9)
+    assert day[149] == at(2026, 11, 26, 11, 29)
+    assert day[150] == at(2026, 11, 26, 13, 30)
+    assert day[-1] == at(2026, 11, 26, 14, 59)
+    assert trigger.last_at_or_before(at(2026, 11, 26, 12, 0)) == at(2026, 11, 26, 11, 29)
+    assert trigger.first_at_or_after(at(2026, 11, 26, 9, 0, 30)) == at(2026, 11, 26, 9, 1)
+    assert trigger.first_at_or_after(at(2026, 10, 1, 9)) == at(2026, 10, 8, 9)  # holiday week
+    fast = intraday_trigger(
+        Settings(trading_hours="00:00-24:00", intraday_interval_seconds=0.2), CALENDAR
+    )
+    assert fast.first_at_or_after(at(2026, 11, 26, 10, 0, 0) + dt.timedelta(seconds=0.05)) == (
+        at(2026, 11, 26, 10) + dt.timedelta(seconds=0.2)
+    )
+    assert fast.last_at_or_before(at(2026, 11, 27, 0) - dt.timedelta(microseconds=1)) == at(
+        2026, 11, 26, 23, 59, 59
+    ) + dt.timedelta(seconds=0.8)
+
+
+def test_sweeps_follow_the_fixing_and_the_next_morning():
+    trigger = sweep_trigger(Settings(sweep_delay_minutes=10), CALENDAR)
+    slots = list(trigger.slots(at(2026, 11, 27), at(2026, 11, 30, 23)))
+    assert [s.astimezone(BEIJING) for s in slots] == [
+        at(2026, 11, 27, 8, 30),  # Friday morning, after Thursday
+        at(2026, 11, 27, 15, 10),  # Friday, after the fixing
+        at(2026, 11, 28, 8, 30),  # Saturday morning
+        at(2026, 11, 30, 15, 10),  # Monday (no Monday-morning sweep: Sunday is no fixing)
+    ]
+
+
+def test_rebalance_announces_and_applies_on_the_first_trading_days_from_the_dates():
+    settings = Settings(rebalance_announcement="11-01", rebalance_effective="01-01")
+    announce = announce_trigger(settings, CALENDAR)
+    # 1 November 2026 is a Sunday: the announcement moves to Monday 2 November.
+    assert announce.first_at_or_after(at(2026, 6, 1)) == at(2026, 11, 2, 8)
+    assert announce.last_at_or_before(at(2026, 11, 26)) == at(2026, 11, 2, 8)
+    apply = apply_trigger(settings, CALENDAR)
+    # 1-3 January 2026 are off; Sunday 4 January is a make-up working day.
+    assert apply.last_at_or_before(at(2026, 11, 26)) == at(2026, 1, 4, 8)
+    assert apply.first_at_or_after(at(2026, 11, 26)) == at(2027, 1, 4, 8)
+
+
+def test_the_scheduler_has_one_apscheduler_job_per_job_and_runs_none_until_it_leads(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'bcpi.db'}")
+    service = SchedulerService(engine, Settings(database_url=str(engine.url)), jobs=JOBS)
+    ids = [job.id for job in service.get_jobs()]
+    assert ids == [*(job.name for job in JOBS), "catch_up"]
+    assert not service.is_leader
+    engine.dispose()
