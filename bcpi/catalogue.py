@@ -28,6 +28,7 @@ class Commodity(_Frozen):
     unit: str
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     weight: float = Field(gt=0, le=1)
+    production_value: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     listed_on: dt.date
     price_band: tuple[float, float]
     spec: dict[str, Any]

@@ -1,106 +1,234 @@
-"""Checked wrapper around the daily assessment kernel."""
+"""Checked wrapper around the assessment kernels: per commodity and window, the statistics
+the methodology's assessment rules need (lot filter, outlier exclusion, VWAP, sufficiency).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from bcpi.errors import InvalidInput
-from index.kernels.assessment import group_statistics
+from index.kernels import assessment as kernel
+from index.methodology import CommodityRule
 
-MS_PER_DAY = 86_400_000
+MAX_EXCHANGE_ID = 1_000_000
+CHUNKS_PER_THREAD = 8
+
+FLAG_RULES = {kernel.BELOW_MIN_LOT: "min_lot", kernel.OUTLIER: "outlier"}
+SHORTFALL_TESTS = {
+    kernel.SHORT_TRADES: "min_trades",
+    kernel.SHORT_VOLUME: "min_volume",
+    kernel.SHORT_EXCHANGES: "min_exchanges",
+    kernel.SHARE_ABOVE_CAP: "max_exchange_share",
+}
 
 
 @dataclass(frozen=True)
-class DailyAssessments:
-    """One row per (commodity, Beijing trading day) with at least one trade; sorted by both.
+class KernelParameters:
+    """The assessment rules of C commodities as arrays, one slot per commodity."""
 
-    ``first``/``stop`` locate each group's trades in the sorted order ``order``.
+    min_lot: np.ndarray
+    exclusion: np.ndarray
+    k: np.ndarray
+    mad_scale: np.ndarray
+    min_trades: np.ndarray
+    min_volume: np.ndarray
+    min_exchanges: np.ndarray
+    max_share: np.ndarray
+
+    @classmethod
+    def from_rules(cls, rules: Sequence[CommodityRule]) -> KernelParameters:
+        return cls(
+            min_lot=np.array([r.min_lot for r in rules], dtype=np.float64),
+            exclusion=np.array(
+                [kernel.EXCLUSION_MAD if r.exclusion == "mad" else 0 for r in rules],
+                dtype=np.int64,
+            ),
+            k=np.array([r.k for r in rules], dtype=np.float64),
+            mad_scale=np.array([r.mad_scale for r in rules], dtype=np.float64),
+            min_trades=np.array([r.min_trades for r in rules], dtype=np.int64),
+            min_volume=np.array([r.min_volume for r in rules], dtype=np.float64),
+            min_exchanges=np.array([r.min_exchanges for r in rules], dtype=np.int64),
+            max_share=np.array([r.max_exchange_share for r in rules], dtype=np.float64),
+        )
+
+    def __len__(self) -> int:
+        return self.min_lot.size
+
+
+@dataclass(frozen=True)
+class WindowStatistics:
+    """Arrays of shape (commodities, windows); ``flags`` per trade in the caller's order.
+
+    ``window_trades`` trades fell in the window, ``lot_trades`` passed the lot filter,
+    ``trades`` also passed the outlier exclusion (they make the VWAP). ``center``/``scale``
+    are the exclusion's centre and spread (mean and SD, or median and scaled MAD).
+    ``shortfall`` is a bit set of the failed sufficiency tests (:data:`SHORTFALL_TESTS`).
     """
 
-    commodity_id: np.ndarray
-    day: np.ndarray  # datetime64[D]
-    vwap: np.ndarray
+    window_trades: np.ndarray
+    lot_trades: np.ndarray
+    center: np.ndarray
+    scale: np.ndarray
     trades: np.ndarray
     volume: np.ndarray
+    vwap: np.ndarray
     high: np.ndarray
     low: np.ndarray
     exchanges: np.ndarray
-    order: np.ndarray
-    first: np.ndarray
-    stop: np.ndarray
+    top_share: np.ndarray
+    shortfall: np.ndarray
+    flags: np.ndarray | None
+
+    @property
+    def sufficient(self) -> np.ndarray:
+        return self.shortfall == 0
+
+
+def failed_tests(shortfall: int) -> list[str]:
+    return [name for bit, name in SHORTFALL_TESTS.items() if shortfall & bit]
 
 
 def _column(name: str, values, dtype) -> np.ndarray:
-    array = np.ascontiguousarray(values, dtype=dtype)
+    try:
+        array = np.ascontiguousarray(values, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(name, f"cannot be read as {np.dtype(dtype)}: {exc}") from None
     if array.ndim != 1:
         raise InvalidInput(name, "must be one-dimensional")
     return array
 
 
-def trading_day(traded_at_ms: np.ndarray, utc_offset_ms: int) -> np.ndarray:
-    """Local calendar day of each instant, as days since 1970-01-01."""
-    return np.floor_divide(traded_at_ms + utc_offset_ms, MS_PER_DAY)
+def _check_parameters(parameters: KernelParameters, n_commodities: int) -> None:
+    if len(parameters) != n_commodities:
+        raise InvalidInput(
+            "parameters", f"has {len(parameters)} commodities, closes has {n_commodities}"
+        )
+    for name in ("min_lot", "min_volume"):
+        values = getattr(parameters, name)
+        if not (np.all(np.isfinite(values)) and np.all(values >= 0)):
+            raise InvalidInput(name, "every value must be finite and >= 0")
+    for name in ("k", "mad_scale"):
+        values = getattr(parameters, name)
+        if not (np.all(np.isfinite(values)) and np.all(values > 0)):
+            raise InvalidInput(name, "every value must be finite and > 0")
+    if np.any(parameters.min_trades < 1) or np.any(parameters.min_exchanges < 1):
+        raise InvalidInput("min_trades", "min_trades and min_exchanges must be >= 1")
+    if not np.all((parameters.max_share > 0) & (parameters.max_share <= 1)):
+        raise InvalidInput("max_share", "every value must lie in (0, 1]")
 
 
-def daily_assessments(
-    commodity_id,
+def _chunks(bounds: np.ndarray) -> np.ndarray:
+    """Split the groups into contiguous runs of about equal trade counts."""
+    counts = np.diff(bounds, axis=1).ravel()
+    n_groups = counts.size
+    n_chunks = max(1, min(n_groups, CHUNKS_PER_THREAD * numba.get_num_threads()))
+    cumulative = np.concatenate(([0], np.cumsum(counts + 1)))
+    targets = np.linspace(0, cumulative[-1], n_chunks + 1)
+    starts = np.searchsorted(cumulative, targets, side="left")
+    starts[0], starts[-1] = 0, n_groups
+    return np.unique(starts).astype(np.int64)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _sorted_by_commodity_and_time(commodity, time):
+    n = commodity.size
+    bad = 0
+    for j in numba.prange(1, n):
+        if commodity[j] < commodity[j - 1] or (
+            commodity[j] == commodity[j - 1] and time[j] < time[j - 1]
+        ):
+            bad += 1
+    return bad == 0
+
+
+def assess_windows(
+    commodity,
     traded_at_ms,
     price,
     quantity,
-    exchange_id,
+    exchange,
+    closes: np.ndarray,
+    parameters: KernelParameters,
     *,
-    utc_offset_ms: int = 8 * 3_600_000,
-) -> DailyAssessments:
-    """Per commodity and local trading day: VWAP, trade count, volume, high, low, exchanges."""
-    commodity = _column("commodity_id", commodity_id, np.int64)
+    presorted: bool = False,
+    with_flags: bool = False,
+) -> WindowStatistics:
+    """Assess every commodity in every window.
+
+    ``commodity`` holds ids in ``[0, C)`` with C = ``closes.shape[0]``; ``closes[c, j]`` is
+    commodity c's j-th cut-off (epoch ms), strictly increasing in j: window j ≥ 1 holds
+    the trades after cut-off j - 1 up to and including cut-off j. ``exchange`` holds
+    small non-negative ids. With ``presorted=True`` the trades must already be sorted by
+    (commodity, time) and that order is used as given; otherwise they are sorted by every
+    column, so the result does not depend on the order they arrived in.
+    """
+    commodity = _column("commodity_id", commodity, np.int64)
+    n = commodity.size
     instants = _column("traded_at_ms", traded_at_ms, np.int64)
     prices = _column("price", price, np.float64)
     quantities = _column("quantity", quantity, np.float64)
-    exchange = _column("exchange_id", exchange_id, np.int64)
-    n = commodity.size
+    exchanges = _column("exchange_id", exchange, np.int64)
     for name, array in (
         ("traded_at_ms", instants),
         ("price", prices),
         ("quantity", quantities),
-        ("exchange_id", exchange),
+        ("exchange_id", exchanges),
     ):
         if array.size != n:
             raise InvalidInput(name, f"has {array.size} values, commodity_id has {n}")
-    for name, array in (("price", prices), ("quantity", quantities)):
-        if n and not (np.all(np.isfinite(array)) and np.all(array > 0)):
-            raise InvalidInput(name, "every value must be finite and > 0")
-
-    day = trading_day(instants, utc_offset_ms)
-    # Every column is a sort key, so the summation order (and so every bit of the result)
-    # does not depend on the order the trades arrived in.
-    order = np.lexsort((exchange, quantities, prices, instants, day, commodity))
-    commodity, day = commodity[order], day[order]
-    _, dense_exchange = np.unique(exchange, return_inverse=True)
+    closes = np.ascontiguousarray(closes, dtype=np.int64)
+    if closes.ndim != 2 or closes.shape[1] < 1:
+        raise InvalidInput("closes", "must be a (commodities, cut-offs) array")
+    if closes.shape[1] > 1 and np.any(np.diff(closes, axis=1) <= 0):
+        raise InvalidInput("closes", "cut-offs must be strictly increasing")
+    n_commodities = closes.shape[0]
+    _check_parameters(parameters, n_commodities)
     if n:
-        change = np.flatnonzero((np.diff(commodity) != 0) | (np.diff(day) != 0)) + 1
-        starts = np.concatenate(([0], change, [n])).astype(np.int64)
+        for name, array in (("price", prices), ("quantity", quantities)):
+            if not (np.all(np.isfinite(array)) and np.all(array > 0)):
+                raise InvalidInput(name, "every value must be finite and > 0")
+        if commodity.min() < 0 or commodity.max() >= n_commodities:
+            raise InvalidInput("commodity_id", f"every id must lie in [0, {n_commodities})")
+        if exchanges.min() < 0 or exchanges.max() > MAX_EXCHANGE_ID:
+            raise InvalidInput("exchange_id", f"every id must lie in [0, {MAX_EXCHANGE_ID}]")
+    n_exchanges = int(exchanges.max()) + 1 if n else 1
+
+    order = None
+    if presorted:
+        if not _sorted_by_commodity_and_time(commodity, instants):
+            raise InvalidInput("traded_at_ms", "trades are not sorted by (commodity, time)")
     else:
-        starts = np.zeros(1, dtype=np.int64)
-    vwap, trades, volume, high, low, exchanges = group_statistics(
-        starts,
-        prices[order],
-        quantities[order],
-        dense_exchange.astype(np.int64)[order],
-        int(dense_exchange.max()) + 1 if n else 1,
+        order = np.lexsort((exchanges, quantities, prices, instants, commodity))
+        commodity, instants = commodity[order], instants[order]
+        prices, quantities, exchanges = prices[order], quantities[order], exchanges[order]
+
+    segment_starts = np.searchsorted(commodity, np.arange(n_commodities + 1)).astype(np.int64)
+    bounds = kernel.window_bounds(segment_starts, instants, closes)
+    flags = np.full(n if with_flags else 0, kernel.OUTSIDE_WINDOWS, dtype=np.int8)
+    p = parameters
+    stats = kernel.assess_groups(
+        bounds,
+        _chunks(bounds),
+        prices,
+        quantities,
+        exchanges,
+        n_exchanges,
+        p.min_lot,
+        p.exclusion,
+        p.k,
+        p.mad_scale,
+        p.min_trades,
+        p.min_volume,
+        p.min_exchanges,
+        p.max_share,
+        flags,
     )
-    first = starts[:-1]
-    return DailyAssessments(
-        commodity_id=commodity[first],
-        day=day[first].astype("datetime64[D]"),
-        vwap=vwap,
-        trades=trades,
-        volume=volume,
-        high=high,
-        low=low,
-        exchanges=exchanges,
-        order=order,
-        first=first,
-        stop=starts[1:],
-    )
+    if with_flags and order is not None:
+        unsorted = np.empty_like(flags)
+        unsorted[order] = flags
+        flags = unsorted
+    return WindowStatistics(*stats, flags=flags if with_flags else None)

@@ -1,23 +1,36 @@
 """Compute and publish assessments and every index for a range of Beijing trading days.
 
-The demo, the CLI and the scheduled fixing all call :func:`compute`.
+The demo, the CLI, the scheduled fixing and the restatement sweep call :func:`compute`;
+the intraday job calls :func:`index.intraday.publish_provisional`, which shares the steps.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-import hashlib
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bcpi.errors import InvalidRange
-from index.assessment import daily_assessments
-from index.chain import chain_link
-from index.methodology import BEIJING_UTC_OFFSET_MS
+from index import store_io
+from index.assessment import KernelParameters, assess_windows, failed_tests
+from index.fallback import LEVELS, resolve_day
+from index.levels import recompute
+from index.methodology import BEIJING_UTC_OFFSET_MS, Methodology, in_force
 from index.publish import PublishCounts, publish_vintages
+from index.rationale import assessment_rationale, canonical_hash, finite_or_none
+from index.windows import (
+    Calendar,
+    MethodologyCalendar,
+    close_instant,
+    epoch_ms,
+    step_trading_day,
+    trading_days,
+    window_closes,
+)
 from store import models
 
 BEIJING = dt.timezone(dt.timedelta(milliseconds=BEIJING_UTC_OFFSET_MS))
@@ -31,176 +44,268 @@ class ComputeReport:
     assessments: PublishCounts = field(default_factory=PublishCounts)
     index_values: PublishCounts = field(default_factory=PublishCounts)
     skipped: dict[str, str] = field(default_factory=dict)
+    pending_days: list[dt.date] = field(default_factory=list)
+    """Trading days in the range whose window had not closed at ``now``: not assessed."""
+    fallbacks: dict[str, int] = field(default_factory=dict)
+    """Assessments published per fallback level name."""
+    closed_days: list[dt.date] = field(default_factory=list)
+    """Calendar trading days without a single trade in any commodity: market holidays."""
 
 
-def _day_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    begin = dt.datetime.combine(start, dt.time(), BEIJING)
-    stop = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), BEIJING)
-    return begin, stop
+@dataclass
+class Engine:
+    """The methodology and calendar a computation runs under, with the reference data."""
 
+    methodology: Methodology
+    calendar: Calendar
+    reference: store_io.Reference
+    open_days: list[dt.date] = field(default_factory=list)
+    """Days the market was open (sorted): stale days and spread ages count these."""
 
-def _digest(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for array in arrays:
-        h.update(np.ascontiguousarray(array).tobytes())
-    return h.hexdigest()
-
-
-def assess(session: Session, start: dt.date, end: dt.date, now: dt.datetime, report) -> None:
-    begin, stop = _day_bounds(start, end)
-    trades = session.execute(
-        select(
-            models.Trade.id,
-            models.Trade.commodity_id,
-            models.Trade.exchange_id,
-            models.Trade.traded_at,
-            models.Trade.price,
-            models.Trade.quantity,
-        ).where(
-            models.Trade.status == "active",
-            models.Trade.traded_at >= begin,
-            models.Trade.traded_at < stop,
+    @classmethod
+    def load(
+        cls, session: Session, methodology: Methodology | None, calendar: Calendar | None
+    ) -> Engine:
+        methodology = methodology or in_force()
+        return cls(
+            methodology,
+            calendar or MethodologyCalendar(methodology.calendar),
+            store_io.Reference.load(session),
         )
-    ).all()
-    report.trades = len(trades)
-    if not trades:
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.methodology.calendar.timezone)
+
+    def rules(self):
+        return [self.methodology.assessment.rule(code) for code in self.reference.codes]
+
+    def trading_days_between(self, earlier: dt.date, later: dt.date) -> int:
+        """Open market days in ``(earlier, later]``."""
+        return bisect.bisect_right(self.open_days, later) - bisect.bisect_right(
+            self.open_days, earlier
+        )
+
+    def window_closed(self, day: dt.date, now: dt.datetime) -> bool:
+        return all(close_instant(day, r.cutoff, self.zone) <= now for r in self.rules())
+
+
+def assess(
+    session: Session,
+    engine: Engine,
+    days: list[dt.date],
+    now: dt.datetime,
+    report,
+    *,
+    status: str = "final",
+    until: dt.datetime | None = None,
+    skip_fixed: bool = False,
+) -> None:
+    """Assess every commodity on ``days`` (consecutive trading days) and publish.
+
+    With ``until``, the last day's window closes at ``until`` (an intraday view).
+    """
+    if not days:
         return
-    ids, commodity, exchange, traded_at, price, quantity = zip(*trades, strict=True)
-    instants = np.array([round(t.timestamp() * 1000) for t in traded_at], dtype=np.int64)
-    result = daily_assessments(
-        commodity, instants, price, quantity, exchange, utc_offset_ms=BEIJING_UTC_OFFSET_MS
+    methodology, reference = engine.methodology, engine.reference
+    rules = engine.rules()
+    previous = step_trading_day(engine.calendar, days[0], -1)
+    closes = window_closes(days, previous, [r.cutoff for r in rules], engine.zone)
+    if until is not None:
+        closes[:, -1] = np.maximum(np.minimum(closes[:, -1], epoch_ms(until)), closes[:, -2] + 1)
+    trades = store_io.load_trades(session, int(closes.min()), int(closes.max()), reference)
+    report.trades = trades.size
+    stats = assess_windows(
+        trades.commodity,
+        trades.time,
+        trades.price,
+        trades.quantity,
+        trades.exchange,
+        closes,
+        KernelParameters.from_rules(rules),
+        with_flags=True,
     )
-    ids = np.asarray(ids, dtype=np.int64)[result.order]
-    prices = np.asarray(price, dtype=np.float64)[result.order]
-    quantities = np.asarray(quantity, dtype=np.float64)[result.order]
+    windows = trades.by_window(closes, stats.flags)
+    is_open = stats.window_trades.sum(axis=0) > 0
+    report.closed_days = [day for d, day in enumerate(days) if not is_open[d]]
+    state = store_io.fallback_state(session, engine, days[0])
+    engine.open_days = sorted(
+        set(store_io.assessment_dates(session, state.earliest(), days[0]))
+        | {day for d, day in enumerate(days) if is_open[d]}
+    )
+    related = {r.code: r.related for r in rules if r.related}
+    fixed = store_io.fixed_assessments(session, days) if skip_fixed else set()
+
     rows = []
-    for g in range(result.vwap.size):
-        window = slice(result.first[g], result.stop[g])
-        rows.append(
-            {
-                "commodity_id": int(result.commodity_id[g]),
-                "date": result.day[g].item(),
-                "price": float(result.vwap[g]),
-                "trades": int(result.trades[g]),
-                "volume": float(result.volume[g]),
-                "high": float(result.high[g]),
-                "low": float(result.low[g]),
-                "exchanges": int(result.exchanges[g]),
-                "fallback": "none",
-                "inputs_hash": _digest(ids[window], prices[window], quantities[window]),
-            }
-        )
-    report.assessments = publish_vintages(session, models.Assessment, "commodity_id", rows, now=now)
-
-
-def _current_assessments(session: Session, since: dt.date) -> dict[int, dict[dt.date, float]]:
-    out: dict[int, dict[dt.date, float]] = {}
-    for commodity_id, day, price in session.execute(
-        select(models.Assessment.commodity_id, models.Assessment.date, models.Assessment.price)
-        .where(models.Assessment.superseded_at.is_(None), models.Assessment.date >= since)
-        .order_by(models.Assessment.date)
-    ):
-        out.setdefault(commodity_id, {})[day] = price
-    return out
-
-
-def _constituents(session: Session) -> dict[int, list[tuple[int, float]]]:
-    """Index id → [(commodity id, weight)] of the latest weight set (fixed weights)."""
-    latest: dict[int, dt.date] = {}
-    rows = session.execute(select(models.IndexConstituent)).scalars().all()
-    for row in rows:
-        latest[row.index_id] = max(latest.get(row.index_id, row.effective_from), row.effective_from)
-    out: dict[int, list[tuple[int, float]]] = {}
-    for row in sorted(rows, key=lambda r: r.commodity_id):
-        if row.effective_from == latest[row.index_id]:
-            out.setdefault(row.index_id, []).append((row.commodity_id, row.weight))
-    return out
-
-
-def index_levels(session: Session, publish_from: dt.date, now: dt.datetime, report) -> None:
-    definitions = session.scalars(
-        select(models.IndexDefinition).order_by(models.IndexDefinition.id)
-    ).all()
-    if not definitions:
-        return
-    assessments = _current_assessments(session, min(d.base_date for d in definitions))
-    codes = dict(session.execute(select(models.Commodity.id, models.Commodity.code)).all())
-    constituents = _constituents(session)
-    rows = []
-    for definition in definitions:
-        members = constituents.get(definition.id, [])
-        commodity_ids = [c for c, _ in members]
-        if not members:
-            report.skipped[definition.code] = "no constituents"
+    for d, day in enumerate(days):
+        if not is_open[d]:
             continue
-        missing = [c for c in commodity_ids if definition.base_date not in assessments.get(c, {})]
-        if missing:
-            report.skipped[definition.code] = (
-                f"no assessment on the base date {definition.base_date} for commodity ids {missing}"
-            )
-            continue
-        days = sorted(
-            {d for c in commodity_ids for d in assessments[c] if d >= definition.base_date}
+        primary = {
+            code: float(stats.vwap[c, d]) if stats.shortfall[c, d] == 0 else None
+            for c, code in enumerate(reference.codes)
+        }
+        decisions = resolve_day(
+            day,
+            primary,
+            related,
+            state,
+            engine.trading_days_between,
+            stale_days=methodology.assessment.stale_days,
+            related_max_age_days=methodology.assessment.related_max_age_days,
         )
-        prices = np.full((len(days), len(members)), np.nan)
-        for column, commodity_id in enumerate(commodity_ids):
-            series = assessments[commodity_id]
-            base = series[definition.base_date]
-            for row_number, day in enumerate(days):
-                if day in series:
-                    prices[row_number, column] = series[day] / base * definition.base_value
-        weights = np.array([w for _, w in members])
-        chained = chain_link(
-            np.array(days, dtype="datetime64[D]"),
-            prices,
-            weights,
-            np.datetime64(definition.base_date, "D"),
-            definition.base_value,
-        )
-        for row_number, day in enumerate(days):
-            if day < publish_from:
+        for c, code in enumerate(reference.codes):
+            if (reference.ids[c], day) in fixed:
                 continue
-            reference = int(chained.reference_rows[row_number])
-            rationale = {
-                "formula": "chain_linked_laspeyres",
-                "reference_date": days[reference].isoformat(),
-                "reference_value": float(chained.values[reference]),
-                "constituents": [
-                    {
-                        "code": codes[commodity_id],
-                        "weight": float(weights[column]),
-                        "level": float(chained.levels[row_number, column]),
-                        "reference_level": float(chained.levels[reference, column]),
-                    }
-                    for column, commodity_id in enumerate(commodity_ids)
-                ],
-            }
-            value = float(chained.values[row_number])
-            rows.append(
-                {
-                    "index_id": definition.id,
-                    "date": day,
-                    "value": value,
-                    "rationale": rationale,
-                    "inputs_hash": _digest(
-                        chained.levels[row_number],
-                        chained.levels[reference],
-                        weights,
-                        chained.values[row_number : row_number + 1],
-                    ),
-                }
+            decision = decisions[code]
+            basis_c = (
+                reference.codes.index(decision.detail["commodity"])
+                if (decision.name == "related")
+                else c
             )
-    report.index_values = publish_vintages(session, models.IndexValue, "index_id", rows, now=now)
+            own, basis = windows[(c, d)], windows[(basis_c, d)]
+            rule = rules[c]
+            window = {
+                "trading_day": day.isoformat(),
+                "opens_after": _local_iso(closes[c, d], engine.zone),
+                "closes_at": _local_iso(closes[c, d + 1], engine.zone),
+            }
+            statistics = {
+                "window_trades": int(stats.window_trades[c, d]),
+                "lot_trades": int(stats.lot_trades[c, d]),
+                "center": finite_or_none(stats.center[c, d]),
+                "scale": finite_or_none(stats.scale[c, d]),
+                "band": _band(stats.center[c, d], stats.scale[c, d], rule.k),
+                "qualifying_trades": int(stats.trades[c, d]),
+                "volume": float(stats.volume[c, d]),
+                "exchanges": int(stats.exchanges[c, d]),
+                "top_exchange_share": finite_or_none(stats.top_share[c, d]),
+                "vwap": finite_or_none(stats.vwap[c, d]),
+            }
+            rationale = assessment_rationale(
+                methodology_version=methodology.version,
+                parameters=methodology.parameters(code),
+                window=window,
+                statistics=statistics,
+                failed=failed_tests(int(stats.shortfall[c, d])),
+                fallback={"level": decision.level, "name": decision.name, **decision.detail},
+                own=own,
+                basis=None if decision.name in ("stale", "suspended") else basis,
+                outlier_rule=f"outlier_{rule.exclusion}",
+                limit=methodology.assessment.listed_trades_limit,
+            )
+            factor = decision.detail.get("factor", 1.0)
+            on_basis = decision.name in ("none", "related")
+            row = {
+                "commodity_id": reference.ids[c],
+                "date": day,
+                "price": decision.price,
+                "trades": int(stats.trades[basis_c, d]),
+                "volume": float(stats.volume[basis_c, d]),
+                "high": finite_or_none(stats.high[basis_c, d] * factor) if on_basis else None,
+                "low": finite_or_none(stats.low[basis_c, d] * factor) if on_basis else None,
+                "exchanges": int(stats.exchanges[basis_c, d]),
+                "fallback": decision.name,
+                "rationale": rationale,
+            }
+            row["inputs_hash"] = canonical_hash(row | {"date": day.isoformat()})
+            rows.append(row)
+            report.fallbacks[decision.name] = report.fallbacks.get(decision.name, 0) + 1
+    report.assessments = publish_vintages(
+        session, models.Assessment, "commodity_id", rows, now=now, status=status
+    )
+
+
+def _local_iso(instant_ms: int, zone: ZoneInfo) -> str:
+    return dt.datetime.fromtimestamp(int(instant_ms) / 1000, zone).isoformat()
+
+
+def _band(center: float, scale: float, k: float) -> list[float] | None:
+    if not (np.isfinite(center) and np.isfinite(scale)) or scale == 0:
+        return None
+    return [float(center - k * scale), float(center + k * scale)]
+
+
+def publish_index_values(
+    session: Session,
+    engine: Engine,
+    publish_from: dt.date,
+    now: dt.datetime,
+    report,
+    *,
+    status: str = "final",
+    only_day: dt.date | None = None,
+    include_provisional: bool = False,
+) -> list[dict]:
+    """Recompute every index from its base date; publish values from ``publish_from`` on.
+
+    Returns the published rows (with ``index_id``, ``date``, ``value``).
+    """
+    plans = store_io.index_plans(session, engine.reference)
+    if not plans:
+        return []
+    history = store_io.assessment_history(
+        session, min(p.base_date for p in plans), engine.reference, include_provisional
+    )
+    results = recompute(history.days, history.prices, history.present, plans)
+    skip = store_io.fixed_index_values(session, only_day) if only_day else set()
+    rows, constants = [], []
+    for result in results:
+        plan = result.plan
+        if result.skipped:
+            report.skipped[plan.code] = result.skipped
+            continue
+        if result.chained is not None:
+            constants.extend(store_io.constant_rows(result, history, engine.methodology))
+        for position, t in enumerate(result.rows):
+            day = history.days[t].item()
+            value = float(result.values[position])
+            if day < publish_from or (only_day and day != only_day) or not np.isfinite(value):
+                continue
+            if (plan.index_id, day) in skip:
+                continue
+            rationale = store_io.index_rationale(
+                plan, result, position, history, engine.reference, engine.methodology
+            )
+            row = {"index_id": plan.index_id, "date": day, "value": value, "rationale": rationale}
+            row["inputs_hash"] = canonical_hash(
+                {"value": value, "rationale": rationale, "date": day.isoformat()}
+            )
+            rows.append(row)
+    report.index_values = publish_vintages(
+        session, models.IndexValue, "index_id", rows, now=now, status=status
+    )
+    if only_day is None:
+        store_io.save_constants(session, constants, now)
+    return rows
 
 
 def compute(
-    session: Session, start: dt.date, end: dt.date, *, now: dt.datetime | None = None
+    session: Session,
+    start: dt.date,
+    end: dt.date,
+    *,
+    now: dt.datetime | None = None,
+    methodology: Methodology | None = None,
+    calendar: Calendar | None = None,
 ) -> ComputeReport:
-    """Assess every commodity for ``start``..``end``; publish index values from ``start`` on."""
+    """Assess every commodity for the trading days ``start``..``end`` whose window has
+    closed at ``now``, then recompute every index and publish its values from ``start`` on.
+
+    Only changed values are published (as new vintages). ``methodology`` defaults to the
+    version in force, ``calendar`` to the methodology's trading calendar.
+    """
     if end < start:
         raise InvalidRange(f"end {end} is before start {start}", start=start, end=end)
     now = now or dt.datetime.now(dt.UTC)
+    engine = Engine.load(session, methodology, calendar)
     report = ComputeReport(start=start, end=end)
-    assess(session, start, end, now, report)
-    index_levels(session, start, now, report)
+    days = trading_days(engine.calendar, start, end)
+    closed = [d for d in days if engine.window_closed(d, now)]
+    report.pending_days = [d for d in days if d not in closed]
+    assess(session, engine, closed, now, report)
+    rows = publish_index_values(session, engine, start, now, report)
+    store_io.record_fixings(session, rows, now)
     return report
+
+
+__all__ = ["BEIJING", "LEVELS", "ComputeReport", "compute"]

@@ -165,7 +165,16 @@ class _Vintage:
 
 
 class Assessment(_Vintage, Base):
-    """A commodity's daily price assessment: VWAP of the day's qualifying trades."""
+    """A commodity's daily price assessment: VWAP of the day's qualifying trades.
+
+    ``fallback`` says what the price rests on: ``none`` (the day's own qualifying trades),
+    ``related`` (a related commodity's assessment scaled by their last common spread),
+    ``stale`` (the last assessment carried forward) or ``suspended`` (no price: ``price``,
+    ``high`` and ``low`` are NULL). ``trades``, ``volume``, ``high``, ``low`` and
+    ``exchanges`` describe the trades behind the price (the related commodity's for
+    ``related``; the day's own, insufficient, qualifying trades for ``stale``/``suspended``).
+    ``rationale`` states the inputs, the exclusions and the rules applied.
+    """
 
     __tablename__ = "assessments"
     __table_args__ = (
@@ -183,11 +192,11 @@ class Assessment(_Vintage, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     commodity_id: Mapped[int] = mapped_column(ForeignKey("commodities.id"))
     date: Mapped[dt.date] = mapped_column(Date)
-    price: Mapped[float] = mapped_column(Float)
+    price: Mapped[float | None] = mapped_column(Float)
     trades: Mapped[int]
     volume: Mapped[float] = mapped_column(Float)
-    high: Mapped[float] = mapped_column(Float)
-    low: Mapped[float] = mapped_column(Float)
+    high: Mapped[float | None] = mapped_column(Float)
+    low: Mapped[float | None] = mapped_column(Float)
     exchanges: Mapped[int]
     fallback: Mapped[str] = mapped_column(String(16), default="none")
     rationale: Mapped[dict[str, Any] | None]

@@ -161,3 +161,88 @@ def geks_index(formula, prices, quantities, window, splice="movement"):
             raise ValueError(splice)
         old = new
     return _none_for_nan(series)
+
+
+# Assessment windows. A rule is a dict with min_lot, exclusion ("sigma" or "mad"), k,
+# mad_scale, min_trades, min_volume, min_exchanges, max_exchange_share.
+
+
+def _median(values):
+    ordered = sorted(values)
+    n = len(ordered)
+    if n % 2:
+        return ordered[n // 2]
+    return (ordered[n // 2 - 1] + ordered[n // 2]) / 2.0
+
+
+def assess_window(trades, rule):
+    """One window's assessment; ``trades`` are (price, quantity, exchange) tuples.
+
+    Returns the statistics and, per trade, "used", "min_lot" or "outlier".
+    """
+    lot = [(p, q, e) for p, q, e in trades if q >= rule["min_lot"]]
+    center = scale = math.nan
+    if lot:
+        if rule["exclusion"] == "sigma":
+            total = math.fsum(q for _, q, _ in lot)
+            center = math.fsum(p * q for p, q, _ in lot) / total
+            variance = math.fsum(q * (p - center) ** 2 for p, q, _ in lot) / total
+            scale = math.sqrt(variance)
+        else:
+            center = _median([p for p, _, _ in lot])
+            scale = rule["mad_scale"] * _median([abs(p - center) for p, _, _ in lot])
+    verdicts = []
+    for p, q, _ in trades:
+        if q < rule["min_lot"]:
+            verdicts.append("min_lot")
+        elif scale > 0 and abs(p - center) > rule["k"] * scale:
+            verdicts.append("outlier")
+        else:
+            verdicts.append("used")
+    used = [t for t, v in zip(trades, verdicts, strict=True) if v == "used"]
+    volume = math.fsum(q for _, q, _ in used)
+    by_exchange = defaultdict(list)
+    for _, q, e in used:
+        by_exchange[e].append(q)
+    top_share = max(math.fsum(v) for v in by_exchange.values()) / volume if used else math.nan
+    failed = set()
+    if len(used) < rule["min_trades"]:
+        failed.add("min_trades")
+    if not used or volume < rule["min_volume"]:
+        failed.add("min_volume")
+    if len(by_exchange) < rule["min_exchanges"]:
+        failed.add("min_exchanges")
+    if used and top_share > rule["max_exchange_share"]:
+        failed.add("max_exchange_share")
+    return {
+        "window_trades": len(trades),
+        "lot_trades": len(lot),
+        "center": center,
+        "scale": scale,
+        "trades": len(used),
+        "volume": volume,
+        "vwap": math.fsum(p * q for p, q, _ in used) / volume if used else math.nan,
+        "high": max(p for p, _, _ in used) if used else math.nan,
+        "low": min(p for p, _, _ in used) if used else math.nan,
+        "exchanges": len(by_exchange),
+        "top_share": top_share,
+        "failed": failed,
+        "verdicts": verdicts,
+    }
+
+
+def assess_all(commodity, time, price, quantity, exchange, closes, rules):
+    """{(commodity, window): assess_window(...)} for every window j >= 1 of ``closes[c]``.
+
+    Window j of commodity c holds the trades with closes[c][j - 1] < time <= closes[c][j];
+    trades are taken in order of (time, price, quantity, exchange).
+    """
+    rows = sorted(zip(commodity, time, price, quantity, exchange, strict=True))
+    out = {}
+    for c, cutoffs in enumerate(closes):
+        for j in range(1, len(cutoffs)):
+            window = [
+                (p, q, e) for cc, t, p, q, e in rows if cc == c and cutoffs[j - 1] < t <= cutoffs[j]
+            ]
+            out[(c, j - 1)] = assess_window(window, rules[c])
+    return out

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bcpi.catalogue import parse_catalogue
 from bcpi.errors import InvalidInput
 from index.chain import chain_link
+from index.methodology import AssessmentRules, in_force
 from index.service import compute
 from ingest.service import ingest_file
 from store import models
@@ -55,6 +56,15 @@ def test_chain_link_refuses_bad_inputs(field, weights, base):
         chain_link(DAYS, np.column_stack([A, B]), np.array(weights), np.datetime64(base), 1000.0)
     assert info.value.field == field
 
+
+# The hand computations below test the index arithmetic, not the sufficiency rules: every
+# window with at least one trade is sufficient, nothing is excluded by lot size.
+LOOSE = in_force().model_copy(
+    update={
+        "version": "test-loose",
+        "assessment": AssessmentRules(min_trades=1, min_exchanges=1, max_exchange_share=1.0),
+    }
+)
 
 SMALL_CATALOGUE = """
 [index_family]
@@ -128,7 +138,7 @@ def test_service_publishes_commodity_sector_and_composite_as_computed_by_hand(
     with session_scope(engine) as session:
         assert ingest_file(session, catalogue, feed, "X").accepted == 12
     with session_scope(engine) as session:
-        report = compute(session, dt.date(2025, 12, 30), dt.date(2026, 1, 5))
+        report = compute(session, dt.date(2025, 12, 30), dt.date(2026, 1, 5), methodology=LOOSE)
     assert report.skipped == {}
 
     with session_scope(engine) as session:

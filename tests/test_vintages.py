@@ -14,7 +14,7 @@ from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
 from store.reference import ensure_exchange
-from tests.test_composite import FEED, SMALL_CATALOGUE
+from tests.test_composite import FEED, LOOSE, SMALL_CATALOGUE
 
 FIRST, LAST = dt.date(2025, 12, 30), dt.date(2026, 1, 5)
 
@@ -49,16 +49,16 @@ def test_late_trade_restates_only_the_affected_values(database_url, tmp_path):
         ensure_exchange(session, "X")
     _ingest(engine, catalogue, tmp_path / "a.csv", FEED)
     with session_scope(engine) as session:
-        compute(session, FIRST, LAST)
+        compute(session, FIRST, LAST, methodology=LOOSE)
     with session_scope(engine) as session:
-        again = compute(session, FIRST, LAST)
+        again = compute(session, FIRST, LAST, methodology=LOOSE)
     assert (again.assessments.new, again.assessments.restated) == (0, 0)
     assert (again.index_values.new, again.index_values.restated) == (0, 0)
 
     late = [FEED[0], "LATE1,COTTON,2026-01-02T11:00:00+08:00,14100,3,CNY,t"]
     assert _ingest(engine, catalogue, tmp_path / "b.csv", late).accepted == 1
     with session_scope(engine) as session:
-        report = compute(session, FIRST, LAST)
+        report = compute(session, FIRST, LAST, methodology=LOOSE)
     # One assessment (cotton, 2 Jan) and three index values (cotton, its sector, composite).
     assert (report.assessments.new, report.assessments.restated) == (0, 1)
     assert (report.index_values.new, report.index_values.restated) == (0, 3)

@@ -1,4 +1,4 @@
-"""Chain-linked Laspeyres over constituent index levels."""
+"""Chain-linked Laspeyres over constituent index levels, with weight periods."""
 
 from __future__ import annotations
 
@@ -8,24 +8,29 @@ from index.jit import njit
 
 
 @njit
-def chain_linked_laspeyres(levels, weights, is_link, base_row, base_value):
+def chain_linked_laspeyres(
+    levels, period_weights, period_of_row, period_reference, base_row, base_value
+):
     """Index value per row of ``levels`` (rows are dates, columns constituents).
 
-    From ``base_row`` on, each value is the value at the latest link row times the
-    weighted sum of each constituent's level relative to its level at that link row;
-    the base row is the first link. ``levels`` must be finite from ``base_row`` on.
-    Rows before ``base_row`` are NaN.
+    Row t belongs to period ``p = period_of_row[t]`` with weights ``period_weights[p]`` and
+    reference row ``r = period_reference[p]``; its value is the period's normalising
+    constant times Σ weight × level[t] / level[r]. Period 0 is the base period (reference:
+    the base row, constant: ``base_value``); a later period's constant is the value of its
+    reference row, so the level does not jump when a period begins. ``levels`` must be
+    finite from ``base_row`` on; rows before it are NaN. Returns (values, constants).
     """
     n_rows, n_items = levels.shape
     out = np.full(n_rows, np.nan)
-    ref = base_row
-    ref_value = base_value
+    constants = np.full(period_weights.shape[0], np.nan)
+    constants[0] = base_value
     for t in range(base_row, n_rows):
+        p = period_of_row[t]
+        if np.isnan(constants[p]):
+            constants[p] = out[period_reference[p]]
+        ref = period_reference[p]
         total = 0.0
         for i in range(n_items):
-            total += weights[i] * (levels[t, i] / levels[ref, i])
-        out[t] = ref_value * total
-        if is_link[t]:
-            ref = t
-            ref_value = out[t]
-    return out
+            total += period_weights[p, i] * (levels[t, i] / levels[ref, i])
+        out[t] = constants[p] * total
+    return out, constants

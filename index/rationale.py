@@ -1,0 +1,110 @@
+"""Rationale records: what each published number rests on, in JSON a reader can check.
+
+Trade listings are bounded (``listed_trades_limit`` per list); the counts are always exact
+and ``trades_digest`` (SHA-256 over every trade's id, price, quantity and verdict) pins the
+full set even when a list is cut.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.kernels.assessment import BELOW_MIN_LOT, OUTLIER, USED
+
+
+@dataclass(frozen=True)
+class WindowTrades:
+    """One commodity's trades in one window, in the kernel's order, with their verdicts."""
+
+    ids: np.ndarray
+    exchange: list[str]
+    trade_id: list[str]
+    price: np.ndarray
+    quantity: np.ndarray
+    flags: np.ndarray
+
+    def listing(self, mask: np.ndarray, rule_of=None, limit: int = 1000) -> list[dict]:
+        out = []
+        for i in np.flatnonzero(mask)[:limit]:
+            item = {
+                "exchange": self.exchange[i],
+                "trade_id": self.trade_id[i],
+                "price": float(self.price[i]),
+                "quantity": float(self.quantity[i]),
+            }
+            if rule_of is not None:
+                item["rule"] = rule_of(int(self.flags[i]))
+            out.append(item)
+        return out
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for array in (self.ids, self.price, self.quantity, self.flags):
+            h.update(np.ascontiguousarray(array).tobytes())
+        return h.hexdigest()
+
+
+def finite_or_none(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def canonical_hash(payload: dict) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def assessment_rationale(
+    *,
+    methodology_version: str,
+    parameters: dict,
+    window: dict,
+    statistics: dict,
+    failed: list[str],
+    fallback: dict,
+    own: WindowTrades,
+    basis: WindowTrades | None,
+    outlier_rule: str,
+    limit: int,
+) -> dict:
+    """The rationale of one assessment.
+
+    ``own`` are the window's trades; ``basis`` the trades the price rests on (``own`` at
+    level 0, the related commodity's at level 1, none when stale or suspended). Own trades
+    that qualified but did not make the price are listed as excluded under the rule
+    ``insufficient_data``.
+    """
+    own_used = own.flags == USED
+    rules = {BELOW_MIN_LOT: "min_lot", OUTLIER: outlier_rule}
+    if basis is own:
+        excluded_mask = ~own_used
+    else:
+        excluded_mask = np.ones(own.flags.size, dtype=np.bool_)
+        rules[USED] = "insufficient_data"
+    used = basis.flags == USED if basis is not None else None
+    n_used = int(used.sum()) if used is not None else 0
+    n_excluded = int(excluded_mask.sum())
+    return {
+        "methodology_version": methodology_version,
+        "parameters": parameters,
+        "window": window,
+        "statistics": statistics,
+        "sufficiency": {"met": not failed, "failed": failed},
+        "fallback": fallback,
+        "trades_used": basis.listing(used, limit=limit) if basis is not None else [],
+        "excluded": own.listing(excluded_mask, rules.__getitem__, limit=limit),
+        "trades_used_count": n_used,
+        "excluded_count": n_excluded,
+        "listed_limit": limit,
+        "truncated": n_used > limit or n_excluded > limit,
+        "trades_digest": own.digest() if basis is None or basis is own else _pair(own, basis),
+    }
+
+
+def _pair(own: WindowTrades, basis: WindowTrades) -> str:
+    return hashlib.sha256((own.digest() + basis.digest()).encode()).hexdigest()
