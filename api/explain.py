@@ -40,7 +40,7 @@ def _assessment_on_or_before(
 
 
 def _trades(session: Session, assessment: models.Assessment) -> tuple[list, list]:
-    """The day's trades received by the assessment's publication: used and excluded."""
+    """The day's trades as they stand now: active ones used, the others excluded (status)."""
     begin = dt.datetime.combine(assessment.date, dt.time(), BEIJING)
     stop = begin + dt.timedelta(days=1)
     rows = session.execute(
@@ -54,12 +54,10 @@ def _trades(session: Session, assessment: models.Assessment) -> tuple[list, list
             models.Trade.status,
         )
         .join(models.Exchange, models.Exchange.id == models.Trade.exchange_id)
-        .join(models.IngestBatch, models.IngestBatch.id == models.Trade.batch_id)
         .where(
             models.Trade.commodity_id == assessment.commodity_id,
             models.Trade.traded_at >= begin,
             models.Trade.traded_at < stop,
-            models.IngestBatch.received_at <= assessment.published_at,
         )
         .order_by(models.Trade.traded_at, models.Trade.id)
     ).all()

@@ -71,26 +71,21 @@ def test_daily_series_is_every_stored_value_with_its_status(client):
     ]
 
 
-@pytest.mark.parametrize(
-    ("frequency", "transform"),
-    list(
-        itertools.product(
-            ["daily", "weekly", "monthly", "quarterly", "annual"],
-            ["level", "change", "pct_change", "log_return", "rebase"],
+def test_frequency_and_transform_match_the_reference(client):
+    for frequency, transform in itertools.product(
+        ["daily", "weekly", "monthly", "quarterly", "annual"],
+        ["level", "change", "pct_change", "log_return", "rebase"],
+    ):
+        points = _json_points(
+            client, "/v1/indices/BCPI/series", frequency=frequency, transform=transform
         )
-    ),
-)
-def test_frequency_and_transform_match_the_reference(client, frequency, transform):
-    points = _json_points(
-        client, "/v1/indices/BCPI/series", frequency=frequency, transform=transform
-    )
-    expected = _expected(frequency, transform)
-    assert [p["date"] for p in points] == [d for d, _ in expected]
-    for point, (_, value) in zip(points, expected, strict=True):
-        assert point["value"] == pytest.approx(value, rel=1e-12, abs=1e-12)
+        expected = _expected(frequency, transform)
+        assert [p["date"] for p in points] == [d for d, _ in expected], (frequency, transform)
+        for point, (_, value) in zip(points, expected, strict=True):
+            assert point["value"] == pytest.approx(value, rel=1e-12, abs=1e-12)
 
 
-@pytest.mark.parametrize("frequency", ["weekly", "monthly", "quarterly", "annual"])
+@pytest.mark.parametrize("frequency", ["weekly", "quarterly"])
 def test_collapsed_points_carry_open_high_low_close(client, frequency):
     points = _json_points(client, "/v1/indices/BCPI/series", frequency=frequency)
     reference = naive.collapse([{"date": d, "value": v} for d, v in VALUES.items()], frequency)
@@ -123,7 +118,7 @@ def test_rebase_starts_at_100_at_start(client):
     assert points[0]["value"] == pytest.approx(100 * VALUES[DAYS[-1]] / VALUES[DAYS[100]])
 
 
-@pytest.mark.parametrize("partition", [1, 2, 3, 7, 64])
+@pytest.mark.parametrize("partition", [1, 7])
 def test_partitioned_reading_gives_the_same_answer(client, monkeypatch, partition):
     """Periods and previous values carried across partitions, in both orders."""
     whole = {}

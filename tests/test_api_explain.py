@@ -1,0 +1,105 @@
+"""``explain`` gives everything needed to recompute a published value, and nothing else is used."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from bcpi.settings import Settings
+from tests.test_publication_restatement import (  # noqa: F401  (the fixture)
+    JAN2,
+    NEW,
+    OLD,
+    SWEPT_AT,
+    _late_trade,
+    published,
+)
+
+
+def recompute(explanation: dict) -> float:
+    """The value from the explanation alone: levels from the assessments' prices, then the chain."""
+    total = 0.0
+    for member in explanation["constituents"]:
+        base = member["base"]["price"]
+        level = member["assessment"]["price"] / base * explanation["base_value"]
+        reference_level = member["reference"]["price"] / base * explanation["base_value"]
+        assert level == pytest.approx(member["level"], rel=1e-12)
+        assert reference_level == pytest.approx(member["reference_level"], rel=1e-12)
+        total += member["weight"] * level / reference_level
+    return explanation["reference_value"] * total
+
+
+@pytest.fixture
+def client(published):  # noqa: F811
+    _, _, catalogue_path, database_url = published
+    settings = Settings(database_url=database_url, catalogue_path=catalogue_path)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.mark.parametrize("day", ["2025-12-31", "2026-01-02", "2026-01-05"])
+def test_composite_value_is_recomputed_from_its_explanation(client, day):
+    explanation = client.get("/v1/indices/TEST/explain", params={"date": day}).json()
+    assert explanation["formula"] == "chain_linked_laspeyres"
+    assert explanation["reference_date"] == ("2025-12-30" if day == "2025-12-31" else "2025-12-31")
+    assert {m["code"]: m["weight"] for m in explanation["constituents"]} == {
+        "REBAR": 0.6,
+        "COTTON": 0.4,
+    }
+    assert recompute(explanation) == pytest.approx(explanation["value"], rel=1e-12)
+    published_value = client.get(
+        "/v1/indices/TEST/series", params={"start": day, "end": day}
+    ).json()["points"][0]["value"]
+    assert explanation["value"] == published_value
+    assert explanation["methodology_version"] and len(explanation["inputs_hash"]) == 64
+
+
+def test_explanation_lists_each_assessment_and_its_trades(client):
+    explanation = client.get("/v1/indices/TEST/explain", params={"date": "2026-01-05"}).json()
+    cotton = next(m for m in explanation["constituents"] if m["code"] == "COTTON")
+    assessment = cotton["assessment"]
+    assert assessment["date"] == "2026-01-05" and assessment["trades"] == 2
+    used = assessment["trades_used"]
+    assert sorted(t["trade_id"] for t in used) == ["C3a", "C3b"]
+    vwap = math.fsum(t["price"] * t["quantity"] for t in used) / math.fsum(
+        t["quantity"] for t in used
+    )
+    assert vwap == pytest.approx(assessment["price"], rel=1e-12)
+    assert assessment["fallback"] == "none" and assessment["methodology_version"]
+    assert len(assessment["inputs_hash"]) == 64
+
+
+def test_explanation_as_of_shows_the_value_then_and_its_inputs_then(
+    client,
+    published,  # noqa: F811
+    tmp_path,
+):
+    engine, catalogue, _, _ = published
+    late = "LATE1,COTTON,2026-01-02T11:00:00+08:00,14100,3,CNY,t"
+    _late_trade(engine, catalogue, tmp_path, late, JAN2)
+    from index.restatement import sweep
+    from store.db import session_scope
+
+    with session_scope(engine) as session:
+        sweep(session, SWEPT_AT)
+    before = client.get(
+        "/v1/indices/TEST/explain",
+        params={"date": JAN2, "as_of": (SWEPT_AT - dt.timedelta(seconds=1)).isoformat()},
+    ).json()
+    now = client.get("/v1/indices/TEST/explain", params={"date": JAN2}).json()
+    assert before["value"] == pytest.approx(OLD, rel=1e-12) and before["vintage"] == 1
+    assert now["value"] == pytest.approx(NEW, rel=1e-12) and now["status"] == "restated"
+    assert recompute(before) == pytest.approx(OLD, rel=1e-12)
+    assert recompute(now) == pytest.approx(NEW, rel=1e-12)
+    cotton_now = next(m for m in now["constituents"] if m["code"] == "COTTON")["assessment"]
+    assert "LATE1" in {t["trade_id"] for t in cotton_now["trades_used"]}
+    assert cotton_now["trades"] == 3 and cotton_now["price"] == pytest.approx(13_800, rel=1e-12)
+
+
+def test_explain_of_an_unpublished_date_is_404(client):
+    answer = client.get("/v1/indices/TEST/explain", params={"date": "2024-01-02"})
+    assert answer.status_code == 404 and answer.json()["error"] == "NotPublished"

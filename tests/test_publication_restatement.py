@@ -1,0 +1,246 @@
+"""A late trade inside the correction window: restated vintages, correction notices, as_of.
+
+Composite TEST = 0.6 REBAR + 0.4 COTTON, base 30 Dec 2025 = 1000, linked at 31 Dec.
+Levels by hand (REBAR 30 × A / 10 a tonne, COTTON VWAP 15 × B):
+  A = 1000, 1100, 1210, 1100    B = 1000, 900, 900, 1080
+  TEST: 1000; 31 Dec 1000 × (0.6 × 1.1 + 0.4 × 0.9) = 1020;
+        2 Jan 1020 × (0.6 × 1210/1100 + 0.4 × 900/900) = 1081.2;
+        5 Jan 1020 × (0.6 × 1100/1100 + 0.4 × 1080/900) = 1101.6.
+A late cotton trade on 2 Jan (14 100 × 3 t beside 13 494 × 1 and 13 503 × 2) moves cotton's
+VWAP to (13 500 × 3 + 14 100 × 3) / 6 = 13 800, level 920, and TEST on 2 Jan to
+1020 × (0.6 × 1.1 + 0.4 × 920/900) = 1090.2666…; 5 Jan does not move (it is linked to 31 Dec).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from bcpi.catalogue import parse_catalogue
+from bcpi.settings import Settings
+from index.restatement import sweep, window_start
+from index.service import compute
+from ingest.service import ingest_file
+from store import models
+from store.bootstrap import prepare_database
+from store.db import make_engine, session_scope
+from store.models_publication import Correction
+from store.reference import ensure_exchange
+
+CATALOGUE = """
+[index_family]
+base_date = 2025-12-30
+base_value = 1000.0
+
+[composite]
+code = "TEST"
+name_en = "Test composite"
+name_zh = "测试综合指数"
+
+[[sectors]]
+code = "ferrous"
+index_code = "TEST-FER"
+name_en = "Ferrous"
+name_zh = "黑色"
+
+[[sectors]]
+code = "agriculture"
+index_code = "TEST-AGR"
+name_en = "Agriculture"
+name_zh = "农产品"
+
+[[commodities]]
+code = "REBAR"
+name_en = "Rebar"
+name_zh = "螺纹钢"
+sector = "ferrous"
+unit = "t"
+currency = "CNY"
+weight = 0.6
+listed_on = 2020-01-01
+price_band = [1000.0, 10000.0]
+spec = { description = "rebar" }
+
+[[commodities]]
+code = "COTTON"
+name_en = "Cotton"
+name_zh = "棉花"
+sector = "agriculture"
+unit = "t"
+currency = "CNY"
+weight = 0.4
+listed_on = 2020-01-01
+price_band = [1000.0, 30000.0]
+spec = { description = "cotton" }
+"""
+DAYS = ["2025-12-30", "2025-12-31", "2026-01-02", "2026-01-05"]
+A = [1000.0, 1100.0, 1210.0, 1100.0]
+B = [1000.0, 900.0, 900.0, 1080.0]
+HEADER = "trade_id,commodity,traded_at,price,quantity,currency,unit"
+FEED = [HEADER]
+for n, (day, a, b) in enumerate(zip(DAYS, A, B, strict=True)):
+    FEED += [
+        f"R{n},REBAR,{day}T10:00:00+08:00,{3 * a},50,CNY,t",
+        f"C{n}a,COTTON,{day}T10:05:00+08:00,{15 * b - 6},1,CNY,t",
+        f"C{n}b,COTTON,{day}T14:59:59+08:00,{15 * b + 3},2,CNY,t",
+    ]
+FIXED_AT = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)  # 16:00 in Beijing
+SWEPT_AT = dt.datetime(2026, 1, 6, 9, 0, tzinfo=dt.UTC)
+JAN2 = dt.date(2026, 1, 2)
+OLD = 1081.2
+NEW = 1020 * (0.6 * 1.1 + 0.4 * 920 / 900)
+
+
+@pytest.fixture
+def published(database_url, tmp_path):
+    catalogue = parse_catalogue(CATALOGUE)
+    path = tmp_path / "catalogue.toml"
+    path.write_text(CATALOGUE)
+    engine = make_engine(database_url)
+    prepare_database(engine, catalogue)
+    with session_scope(engine) as session:
+        ensure_exchange(session, "X")
+    _ingest(engine, catalogue, tmp_path / "feed.csv", FEED)
+    with session_scope(engine) as session:
+        compute(session, dt.date(2025, 12, 30), dt.date(2026, 1, 5), now=FIXED_AT)
+    yield engine, catalogue, path, database_url
+    engine.dispose()
+
+
+def _ingest(engine, catalogue, path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    with session_scope(engine) as session:
+        return ingest_file(session, catalogue, path, "X")
+
+
+def _late_trade(engine, catalogue, tmp_path, line, day):
+    """Ingest one late trade; mark its day if ingest did not (the sweep reads the marks)."""
+    with session_scope(engine) as session:
+        before = session.scalar(select(func.count()).select_from(models.RestatementMark))
+    assert _ingest(engine, catalogue, tmp_path / "late.csv", [HEADER, line]).accepted == 1
+    with session_scope(engine) as session:
+        after = session.scalar(select(func.count()).select_from(models.RestatementMark))
+        if after == before:
+            cotton = session.scalar(
+                select(models.Commodity.id).where(models.Commodity.code == "COTTON")
+            )
+            session.add(models.RestatementMark(commodity_id=cotton, date=day, reason="late_trade"))
+
+
+def test_window_counts_weekdays_back_from_today():
+    assert window_start(dt.date(2026, 1, 6), 5) == dt.date(2025, 12, 31)
+    assert window_start(dt.date(2026, 1, 10), 1) == dt.date(2026, 1, 9)  # Saturday → Friday
+    assert window_start(dt.date(2026, 1, 12), 3) == dt.date(2026, 1, 8)
+
+
+def test_late_trade_inside_the_window_restates_and_publishes_notices(published, tmp_path):
+    engine, catalogue, catalogue_path, database_url = published
+    late = "LATE1,COTTON,2026-01-02T11:00:00+08:00,14100,3,CNY,t"
+    _late_trade(engine, catalogue, tmp_path, late, JAN2)
+
+    with session_scope(engine) as session:
+        report = sweep(session, SWEPT_AT, window_days=5)
+    assert report.window_start == dt.date(2025, 12, 31)
+    assert report.marks >= 1 and report.expired == 0
+    by_code = {c.index_code: c for c in report.corrections}
+    assert set(by_code) == {"TEST", "TEST-AGR", "COTTON"}
+    assert all(c.date == JAN2 for c in report.corrections)
+    assert by_code["TEST"].old_value == pytest.approx(OLD, rel=1e-12)
+    assert by_code["TEST"].new_value == pytest.approx(NEW, rel=1e-12)
+    assert by_code["COTTON"].new_value == pytest.approx(920.0, rel=1e-12)
+    assert "COTTON 2026-01-02" in by_code["TEST"].reason
+
+    with session_scope(engine) as session:
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(models.RestatementMark)
+                .where(models.RestatementMark.cleared_at.is_(None))
+            )
+            == 0
+        )
+        assert session.scalar(select(func.count()).select_from(Correction)) == 3
+    with session_scope(engine) as session:
+        again = sweep(session, SWEPT_AT + dt.timedelta(hours=1), window_days=5)
+    assert again.corrections == []
+
+    settings = Settings(database_url=database_url, catalogue_path=catalogue_path)
+    with TestClient(_app(settings)) as client:
+        url = "/v1/indices/TEST/series"
+        before = client.get(
+            url,
+            params={
+                "start": JAN2,
+                "end": JAN2,
+                "as_of": (SWEPT_AT - dt.timedelta(seconds=1)).isoformat(),
+            },
+        ).json()
+        after = client.get(
+            url, params={"start": JAN2, "end": JAN2, "as_of": SWEPT_AT.isoformat()}
+        ).json()
+        assert [(p["value"], p["status"]) for p in before["points"]] == [
+            (pytest.approx(OLD, rel=1e-12), "final")
+        ]
+        assert [(p["value"], p["status"]) for p in after["points"]] == [
+            (pytest.approx(NEW, rel=1e-12), "restated")
+        ]
+        assert before["as_of"] is not None
+
+        notices = client.get("/v1/corrections", params={"since": SWEPT_AT.isoformat()}).json()
+        test_notice = next(n for n in notices["corrections"] if n["index"] == "TEST")
+        assert test_notice["date"] == "2026-01-02"
+        assert test_notice["old_value"] == pytest.approx(OLD, rel=1e-12)
+        assert test_notice["new_value"] == pytest.approx(NEW, rel=1e-12)
+        assert (test_notice["old_vintage"], test_notice["new_vintage"]) == (1, 2)
+        assert "COTTON" in test_notice["reason"]
+        later = client.get(
+            "/v1/corrections", params={"since": (SWEPT_AT + dt.timedelta(seconds=1)).isoformat()}
+        )
+        assert later.json()["corrections"] == []
+
+        vintages = client.get("/v1/indices/TEST/vintages", params={"date": JAN2}).json()["vintages"]
+        assert [(v["vintage"], v["status"]) for v in vintages] == [(1, "final"), (2, "restated")]
+        assert vintages[0]["superseded_at"] == vintages[1]["published_at"]
+        known_then = client.get(
+            "/v1/indices/TEST/vintages",
+            params={"date": JAN2, "as_of": (SWEPT_AT - dt.timedelta(seconds=1)).isoformat()},
+        ).json()["vintages"]
+        assert [(v["vintage"], v["superseded_at"]) for v in known_then] == [(1, None)]
+
+        changes = client.get(
+            "/v1/changes", params={"updated_after": FIXED_AT.isoformat(), "kind": "index"}
+        ).json()
+        assert sorted((c["code"], c["date"], c["status"]) for c in changes["changes"]) == [
+            ("COTTON", "2026-01-02", "restated"),
+            ("TEST", "2026-01-02", "restated"),
+            ("TEST-AGR", "2026-01-02", "restated"),
+        ]
+
+
+def test_late_trade_before_the_window_is_not_restated(published, tmp_path):
+    engine, catalogue, _, _ = published
+    late = "LATE2,COTTON,2025-12-30T11:00:00+08:00,16000,3,CNY,t"
+    _late_trade(engine, catalogue, tmp_path, late, dt.date(2025, 12, 30))
+    with session_scope(engine) as session:
+        report = sweep(session, dt.datetime(2026, 1, 8, 9, 0, tzinfo=dt.UTC), window_days=3)
+    assert report.window_start == dt.date(2026, 1, 6)
+    assert report.expired == 1 and report.corrections == []
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Correction)) == 0
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(models.RestatementMark)
+                .where(models.RestatementMark.cleared_at.is_(None))
+            )
+            == 0
+        )
+
+
+def _app(settings):
+    from api.app import create_app
+
+    return create_app(settings)
