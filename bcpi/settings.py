@@ -53,24 +53,20 @@ class Settings(BaseSettings):
         default="09:00-15:00",
         description="Intraday sessions, local: HH:MM-HH:MM, comma-separated; 24:00 ends a day.",
     )
-    intraday_interval_seconds: float = Field(default=60.0, gt=0)
+    intraday_interval_seconds: float | None = Field(
+        default=None, gt=0, description="Default: the methodology's intraday interval."
+    )
     sweep_delay_minutes: float = Field(
         default=10.0, ge=0, lt=24 * 60, description="Restatement sweep this long after the fixing."
     )
     sweep_morning_time: dt.time = Field(
         default=dt.time(8, 30), description="Second restatement sweep, the morning after."
     )
-    rebalance_announcement: str = Field(
-        default="11-01",
-        pattern=r"^\d\d-\d\d$",
-        description="MM-DD: next year's weights are announced on the first trading day from it.",
+    rebalance_time: dt.time = Field(
+        default=dt.time(8, 0),
+        description="Local time of the rebalance jobs, on the first trading day from the "
+        "methodology's announcement and effective dates.",
     )
-    rebalance_effective: str = Field(
-        default="01-01",
-        pattern=r"^\d\d-\d\d$",
-        description="MM-DD: announced weights apply from the first trading day from it.",
-    )
-    rebalance_time: dt.time = dt.time(8, 0)
     catchup_horizon_days: float = Field(
         default=7.0, ge=0, description="Missed fixings and sweeps this recent run on start."
     )

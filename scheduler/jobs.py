@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,11 +15,20 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bcpi.calendar import TradingCalendar, parse_sessions
+from bcpi.errors import BcpiError
 from bcpi.settings import Settings
+from index.intraday import publish_provisional
+from index.methodology import in_force
+from index.rebalance import announce, apply, schedule
+from index.restatement import sweep
 from index.service import compute
 from scheduler.triggers import DailyTrigger, SessionIntervalTrigger, SlotTrigger, UnionTrigger
 
 log = logging.getLogger("bcpi.scheduler")
+
+
+class FixingTooEarly(BcpiError):
+    status_code = 409
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,6 @@ class Job:
     trigger: Callable[[Settings, TradingCalendar], SlotTrigger]
     horizon: Callable[[Settings], dt.timedelta]
     retry: bool = True  # retry a failed slot (with backoff) while inside the horizon
-    service: str | None = None  # module the body needs; the job is off until it exists
 
 
 def _counts(counts: Any) -> dict[str, int]:
@@ -54,11 +61,6 @@ def _time_offset(moment: dt.time) -> dt.timedelta:
     return dt.timedelta(hours=moment.hour, minutes=moment.minute, seconds=moment.second)
 
 
-def _first_trading_day_from(calendar: TradingCalendar, year: int, month_day: str) -> dt.date:
-    month, day = (int(part) for part in month_day.split("-"))
-    return calendar.next_trading_day(dt.date(year, month, day))
-
-
 def _catchup(settings: Settings) -> dt.timedelta:
     return dt.timedelta(days=settings.catchup_horizon_days)
 
@@ -67,20 +69,28 @@ def _catchup(settings: Settings) -> dt.timedelta:
 
 
 def intraday_trigger(settings: Settings, calendar: TradingCalendar) -> SlotTrigger:
-    """Every ``intraday_interval_seconds`` during the trading hours of trading days."""
+    """Every intraday interval (the methodology's, unless set) in the trading hours of
+    trading days."""
+    seconds = settings.intraday_interval_seconds or in_force().intraday.interval_seconds
     return SessionIntervalTrigger(
         parse_sessions(settings.trading_hours),
-        dt.timedelta(seconds=settings.intraday_interval_seconds),
+        dt.timedelta(seconds=seconds),
         calendar.is_trading_day,
         settings.zone,
     )
 
 
 def intraday(session: Session, ctx: JobContext) -> dict[str, Any]:
-    """Provisional values from the trades up to the slot."""
-    from index.intraday import publish_provisional
-
-    return {"published": _summary(publish_provisional(session, ctx.slot))}
+    """Provisional values from the trades up to the slot, observed at the slot."""
+    report = publish_provisional(session, ctx.slot, calendar=ctx.calendar)
+    return {
+        "date": report.day.isoformat(),
+        "fixed": report.fixed,
+        "trades": report.trades,
+        "assessments": _counts(report.assessments),
+        "index_values": _counts(report.index_values),
+        "observations": report.observations,
+    }
 
 
 # -- daily fixing --------------------------------------------------------------------------
@@ -95,13 +105,22 @@ def fixing_trigger(settings: Settings, calendar: TradingCalendar) -> SlotTrigger
 
 def fixing(session: Session, ctx: JobContext) -> dict[str, Any]:
     """Assess the slot's trading day and publish every index as final."""
-    report = compute(session, ctx.day, ctx.day, now=ctx.now)
+    report = compute(session, ctx.day, ctx.day, now=ctx.now, calendar=ctx.calendar)
+    if ctx.day in report.pending_days:
+        # Fixing before the methodology's cut-off: fail, so that a retry fixes the day.
+        raise FixingTooEarly(
+            f"the assessment window of {ctx.day} was still open at {ctx.now.isoformat()}: "
+            "BCPI_FIXING_TIME is earlier than the methodology's cut-off",
+            day=ctx.day.isoformat(),
+        )
     return {
         "date": ctx.day.isoformat(),
         "trades": report.trades,
         "assessments": _counts(report.assessments),
         "index_values": _counts(report.index_values),
         "skipped": report.skipped,
+        "fallbacks": report.fallbacks,
+        "closed": ctx.day in report.closed_days,
     }
 
 
@@ -122,8 +141,6 @@ def sweep_trigger(settings: Settings, calendar: TradingCalendar) -> SlotTrigger:
 
 def restatement_sweep(session: Session, ctx: JobContext) -> dict[str, Any]:
     """Recompute the correction window; restate what changed, with correction notices."""
-    from index.restatement import sweep
-
     report = sweep(session, ctx.now, window_days=ctx.settings.correction_window_days)
     return {
         "window": [report.window_start.isoformat(), report.window_end.isoformat()],
@@ -136,42 +153,33 @@ def restatement_sweep(session: Session, ctx: JobContext) -> dict[str, Any]:
 # -- annual rebalance ----------------------------------------------------------------------
 
 
-def announce_trigger(settings: Settings, calendar: TradingCalendar) -> SlotTrigger:
-    def announcement_day(day: dt.date) -> bool:
-        return day == _first_trading_day_from(calendar, day.year, settings.rebalance_announcement)
+def _rebalance_trigger(settings: Settings, calendar: TradingCalendar, which: int, label: str):
+    """On the first trading day from the methodology's announcement (``which`` = 0) or
+    effective (1) date, at ``rebalance_time``. A day announces next year's weights."""
 
-    return DailyTrigger(
-        _time_offset(settings.rebalance_time), announcement_day, settings.zone, "announcement"
-    )
+    def qualifies(day: dt.date) -> bool:
+        year = day.year + 1 if which == 0 else day.year
+        return day == calendar.next_trading_day(schedule(year)[which])
+
+    return DailyTrigger(_time_offset(settings.rebalance_time), qualifies, settings.zone, label)
+
+
+def announce_trigger(settings: Settings, calendar: TradingCalendar) -> SlotTrigger:
+    return _rebalance_trigger(settings, calendar, 0, "rebalance announcement")
 
 
 def rebalance_announce(session: Session, ctx: JobContext) -> dict[str, Any]:
     """Compute next year's weights and publish them as announced."""
-    from index.rebalance import announce
-
-    return {
-        "year": ctx.day.year + 1,
-        "result": _summary(announce(session, ctx.day.year + 1, ctx.now)),
-    }
+    return _summary(announce(session, ctx.day.year + 1, ctx.now))
 
 
 def apply_trigger(settings: Settings, calendar: TradingCalendar) -> SlotTrigger:
-    def effective_day(day: dt.date) -> bool:
-        return day == _first_trading_day_from(calendar, day.year, settings.rebalance_effective)
-
-    return DailyTrigger(
-        _time_offset(settings.rebalance_time), effective_day, settings.zone, "effective date"
-    )
+    return _rebalance_trigger(settings, calendar, 1, "rebalance effective date")
 
 
 def rebalance_apply(session: Session, ctx: JobContext) -> dict[str, Any]:
     """Put the announced weights in force from the effective date."""
-    from index.rebalance import apply
-
-    return {
-        "effective_date": ctx.day.isoformat(),
-        "result": _summary(apply(session, ctx.day, ctx.now)),
-    }
+    return _summary(apply(session, ctx.day, ctx.now))
 
 
 def _summary(result: Any) -> Any:
@@ -200,7 +208,6 @@ JOBS: tuple[Job, ...] = (
         rebalance_apply,
         apply_trigger,
         lambda s: max(_catchup(s), dt.timedelta(days=31)),
-        service="index.rebalance",
     ),
     Job(
         "intraday",
@@ -208,28 +215,13 @@ JOBS: tuple[Job, ...] = (
         intraday_trigger,
         lambda s: dt.timedelta(seconds=s.intraday_catchup_seconds),
         retry=False,
-        service="index.intraday",
     ),
     Job("fixing", fixing, fixing_trigger, _catchup),
-    Job(
-        "restatement_sweep", restatement_sweep, sweep_trigger, _catchup, service="index.restatement"
-    ),
+    Job("restatement_sweep", restatement_sweep, sweep_trigger, _catchup),
     Job(
         "rebalance_announce",
         rebalance_announce,
         announce_trigger,
         lambda s: max(_catchup(s), dt.timedelta(days=31)),
-        service="index.rebalance",
     ),
 )
-
-
-def available_jobs(jobs: tuple[Job, ...] = JOBS) -> tuple[Job, ...]:
-    """The jobs whose service is installed (each missing one is logged)."""
-    out = []
-    for job in jobs:
-        if job.service and importlib.util.find_spec(job.service) is None:
-            log.warning("job %s is off: its service %s is not installed", job.name, job.service)
-            continue
-        out.append(job)
-    return tuple(out)

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from bcpi.calendar import TradingCalendar, calendar_from_settings
 from bcpi.settings import Settings
-from scheduler.jobs import Job, JobContext, available_jobs
+from scheduler.jobs import JOBS, Job, JobContext
 from scheduler.runs import (
     DatabaseUnavailable,
     RunRecord,
@@ -47,7 +47,7 @@ class Runner:
     ) -> None:
         self.engine, self.settings, self.holder, self.clock = engine, settings, holder, clock
         self.calendar = calendar or calendar_from_settings(settings)
-        self.jobs = tuple(available_jobs() if jobs is None else jobs)
+        self.jobs = tuple(JOBS if jobs is None else jobs)
         self.triggers: dict[str, SlotTrigger] = {
             job.name: job.trigger(settings, self.calendar) for job in self.jobs
         }

@@ -69,7 +69,7 @@ def slot_states(
 
 
 def retry_delay(attempts: int, ceiling: dt.timedelta) -> dt.timedelta:
-    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), ceiling)
+    return min(RETRY_BASE * 2 ** min(max(attempts - 1, 0), 20), ceiling)
 
 
 def still_due(

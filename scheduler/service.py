@@ -18,7 +18,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -64,10 +64,11 @@ class SchedulerService:
         jobs: Iterable[Job] | None = None,
         leadership: Leadership | None = None,
         holder: str | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.engine, self.settings = engine, settings
         self.holder = holder or new_holder()
-        self.runner = Runner(engine, settings, holder=self.holder, jobs=jobs)
+        self.runner = Runner(engine, settings, holder=self.holder, jobs=jobs, clock=clock)
         self.leadership = leadership or leadership_for(
             settings.database_url,
             settings.leader_database_url,
@@ -113,6 +114,10 @@ class SchedulerService:
 
     def get_jobs(self):
         return self.apscheduler.get_jobs()
+
+    def catch_up(self) -> None:
+        """Run every job's due slots now (what a new leader does first)."""
+        self._fire(None)
 
     # -- running jobs ----------------------------------------------------------------------
 

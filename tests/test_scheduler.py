@@ -76,7 +76,7 @@ def test_sweeps_follow_the_fixing_and_the_next_morning():
 
 
 def test_rebalance_announces_and_applies_on_the_first_trading_days_from_the_dates():
-    settings = Settings(rebalance_announcement="11-01", rebalance_effective="01-01")
+    settings = Settings()  # the methodology announces on 1 November, applies from 1 January
     announce = announce_trigger(settings, CALENDAR)
     # 1 November 2026 is a Sunday: the announcement moves to Monday 2 November.
     assert announce.first_at_or_after(at(2026, 6, 1)) == at(2026, 11, 2, 8)
