@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         description="Local time of the rebalance jobs, on the first trading day from the "
         "methodology's announcement and effective dates.",
     )
+    scheduler_jobs: list[str] = Field(
+        default_factory=list, description="Jobs this scheduler runs (default: every job)."
+    )
     catchup_horizon_days: float = Field(
         default=7.0, ge=0, description="Missed fixings and sweeps this recent run on start."
     )

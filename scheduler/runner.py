@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import Engine
 
 from bcpi.calendar import TradingCalendar, calendar_from_settings
+from bcpi.errors import BcpiError
 from bcpi.settings import Settings
 from scheduler.jobs import JOBS, Job, JobContext
 from scheduler.runs import (
@@ -34,6 +35,20 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def configured_jobs(settings: Settings) -> tuple[Job, ...]:
+    """Every job, or those named by ``BCPI_SCHEDULER_JOBS``."""
+    if not settings.scheduler_jobs:
+        return JOBS
+    names = {job.name for job in JOBS}
+    unknown = sorted(set(settings.scheduler_jobs) - names)
+    if unknown:
+        raise BcpiError(
+            f"BCPI_SCHEDULER_JOBS names unknown jobs {unknown}; jobs are {sorted(names)}",
+            field="scheduler_jobs",
+        )
+    return tuple(job for job in JOBS if job.name in settings.scheduler_jobs)
+
+
 class Runner:
     def __init__(
         self,
@@ -47,7 +62,7 @@ class Runner:
     ) -> None:
         self.engine, self.settings, self.holder, self.clock = engine, settings, holder, clock
         self.calendar = calendar or calendar_from_settings(settings)
-        self.jobs = tuple(JOBS if jobs is None else jobs)
+        self.jobs = tuple(jobs if jobs is not None else configured_jobs(settings))
         self.triggers: dict[str, SlotTrigger] = {
             job.name: job.trigger(settings, self.calendar) for job in self.jobs
         }

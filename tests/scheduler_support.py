@@ -38,8 +38,17 @@ witness = Table(
 )
 
 
+def price_factor(day: dt.date) -> float:
+    """How far each day's prices sit from the market's level: 1.00 to 1.06 by the day."""
+    return 1 + 0.01 * (day.toordinal() % 7)
+
+
 def write_trades(directory: Path, days: list[dt.date], *, per_exchange: int = 3) -> list[Path]:
-    """One CSV per exchange: every commodity, ``per_exchange`` trades a day, 09:30-14:30."""
+    """One CSV per exchange: every commodity, ``per_exchange`` trades a day, 09:30-14:30.
+
+    Every exchange trades the same volume at prices spread symmetrically (±0.1 %, and
+    0 to 0.1 % by exchange) around ``level × price_factor(day)``, inside any 2-sigma band,
+    so a commodity's VWAP on a day is ``level × price_factor(day) × 1.0005``."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for e, exchange in enumerate(EXCHANGES):
@@ -54,7 +63,9 @@ def write_trades(directory: Path, days: list[dt.date], *, per_exchange: int = 3)
                             "trade_id": f"{exchange}-{day:%Y%m%d}-{code}-{k}",
                             "commodity": code,
                             "traded_at": at.isoformat(),
-                            "price": round(market.level * (1 + 0.001 * (k - 1) + 0.0005 * e), 2),
+                            "price": market.level
+                            * price_factor(day)
+                            * (1 + 0.001 * (k - 1) + 0.0005 * e),
                             "quantity": market.lot * market.max_lots,
                             "currency": market.currency,
                             "unit": market.unit,
