@@ -190,3 +190,12 @@ def test_trading_sessions_parse_and_refuse_nonsense():
             parse_sessions(text)
     with pytest.raises(ValueError, match="trading_hours"):
         Settings(trading_hours="9-15")
+
+
+def test_the_deployment_example_override_file_loads():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "deploy" / "calendar.example.toml"
+    overrides = load_overrides(example)
+    assert overrides.covered_through == D(2027, 12, 31)
+    assert overrides.holidays == overrides.working_days == frozenset()
