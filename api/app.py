@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.routes import feeds, trades
 from api.routes.ops import install_operations
 from api.schemas import Health
 from api.serving import install_serving
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     install_serving(app, settings, engine)
     install_operations(app, settings)
+    app.include_router(trades.router)
+    app.include_router(feeds.router)
     return app
 
 

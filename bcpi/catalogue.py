@@ -20,6 +20,69 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class ProRata(_Frozen):
+    """Scale the price to the benchmark grade: price × basis / attribute (iron ore: Fe)."""
+
+    attribute: str
+    basis: float = Field(gt=0, allow_inf_nan=False)
+
+
+class Penalty(_Frozen):
+    """Deduct ``per_unit`` (benchmark currency per benchmark unit) for each ``step`` of the
+    attribute above ``above``, pro rata for fractions of a step."""
+
+    attribute: str
+    above: float = Field(allow_inf_nan=False)
+    per_unit: float = Field(ge=0, allow_inf_nan=False)
+    step: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+
+
+class Normalisation(_Frozen):
+    """How a trade is brought to the commodity's benchmark specification (ingest/normalise.py).
+
+    ``units``: other accepted units → benchmark units per one of them (kg → t: 0.001).
+    ``wet_units``: units quoted wet; dry = wet × (1 − moisture_pct / 100).
+    ``currencies``: other accepted currencies, converted by the daily FX table.
+    ``differentials``: attribute → {value → premium over the benchmark}, deducted.
+    ``ranges``: attribute → accepted [low, high]; outside is ``quality_out_of_range``.
+    """
+
+    units: dict[str, float] = Field(default_factory=dict)
+    wet_units: tuple[str, ...] = ()
+    currencies: tuple[str, ...] = ()
+    pro_rata: ProRata | None = None
+    penalties: tuple[Penalty, ...] = ()
+    differentials: dict[str, dict[str, float]] = Field(default_factory=dict)
+    ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    allow_negative_prices: bool = False
+
+    @model_validator(mode="after")
+    def _known_attributes(self) -> Normalisation:
+        from ingest.fields import NUMERIC_QUALITY_FIELDS, QUALITY_FIELDS
+
+        penalised = [p.attribute for p in self.penalties]
+        if len(set(penalised)) != len(penalised):
+            raise ValueError("at most one penalty per attribute")
+        named = [*penalised, *self.ranges]
+        named += [self.pro_rata.attribute] if self.pro_rata else []
+        for attribute in named:
+            if attribute not in NUMERIC_QUALITY_FIELDS:
+                raise ValueError(f"{attribute!r} is not a numeric quality attribute")
+        for attribute, table in self.differentials.items():
+            if attribute not in QUALITY_FIELDS:
+                raise ValueError(f"{attribute!r} is not a quality attribute")
+            if attribute in NUMERIC_QUALITY_FIELDS:
+                for key in table:
+                    float(key)
+        for unit, factor in self.units.items():
+            if not (factor > 0 and math.isfinite(factor)):
+                raise ValueError(f"unit factor of {unit!r} must be a positive number")
+        for low, high in self.ranges.values():
+            if not low <= high:
+                raise ValueError("a range must satisfy low <= high")
+        return self
+
+
 class Commodity(_Frozen):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,31}$")
     name_en: str
@@ -32,11 +95,13 @@ class Commodity(_Frozen):
     listed_on: dt.date
     price_band: tuple[float, float]
     spec: dict[str, Any]
+    normalisation: Normalisation = Field(default_factory=Normalisation)
 
     @model_validator(mode="after")
     def _band_ordered(self) -> Commodity:
         low, high = self.price_band
-        if not (0 <= low < high):
+        negative_ok = self.normalisation.allow_negative_prices
+        if not ((low >= 0 or negative_ok) and low < high):
             raise ValueError(f"price_band of {self.code} must satisfy 0 <= low < high")
         return self
 

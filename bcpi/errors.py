@@ -73,3 +73,36 @@ class UnknownCommodity(BcpiError):
 
 class CalendarError(BcpiError):
     """The trading calendar's configuration is inconsistent (e.g. a day both off and on)."""
+
+
+class Unauthenticated(BcpiError):
+    """No API key, or one that is unknown or revoked."""
+
+    status_code = 401
+
+
+class Forbidden(BcpiError):
+    """A valid key that may not do this (wrong role, or another exchange's data)."""
+
+    status_code = 403
+
+
+class PayloadTooLarge(BcpiError):
+    status_code = 413
+
+
+class UnsupportedMediaType(BcpiError):
+    status_code = 415
+
+
+class IdempotencyConflict(BcpiError):
+    """The same Idempotency-Key was used earlier for a different payload."""
+
+    status_code = 409
+
+
+class UnknownTrade(BcpiError):
+    status_code = 404
+
+    def __init__(self, trade_id: str) -> None:
+        super().__init__(f"no trade with trade_id {trade_id!r} for this exchange")

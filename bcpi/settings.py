@@ -23,6 +23,21 @@ class Settings(BaseSettings):
     )
     catalogue_path: Path = PACKAGE_DIR / "catalogue.toml"
     archive_dir: Path = Path("./var/archive")
+    # Exchange feeds (README, "Exchange feeds").
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="Largest trade push body (413 above)."
+    )
+    rows_per_batch: int = Field(
+        default=100_000, ge=1, description="Most rows in one push (413 above); file batch size."
+    )
+    future_tolerance: dt.timedelta = Field(
+        default=dt.timedelta(minutes=5), description="How far in the future traded_at may be."
+    )
+    idempotency_ttl: dt.timedelta = Field(
+        default=dt.timedelta(hours=48),
+        ge=dt.timedelta(hours=24),
+        description="How long an Idempotency-Key's stored response is replayed.",
+    )
     timezone: str = "Asia/Shanghai"
     fixing_time: dt.time = Field(
         default=dt.time(15, 0), description="Daily fixing, local time in `timezone`."

@@ -1,4 +1,4 @@
-"""The trade feed's fields and the stable reason codes for rejecting a row."""
+"""The trade feed's fields and the stable reason codes for rejecting or holding a row."""
 
 from __future__ import annotations
 
@@ -15,10 +15,19 @@ REQUIRED_FIELDS: tuple[str, ...] = (
     "currency",
     "unit",
 )
+NUMERIC_QUALITY_FIELDS: tuple[str, ...] = (
+    "fe_pct",
+    "moisture_pct",
+    "sio2_pct",
+    "al2o3_pct",
+    "p_pct",
+    "diameter_mm",
+    "thickness_mm",
+)
+TEXT_QUALITY_FIELDS: tuple[str, ...] = ("grade",)
 QUALITY_FIELDS: dict[str, pl.DataType] = {
-    "fe_pct": pl.Float64(),
-    "moisture_pct": pl.Float64(),
-    "grade": pl.String(),
+    **{name: pl.Float64() for name in NUMERIC_QUALITY_FIELDS},
+    **{name: pl.String() for name in TEXT_QUALITY_FIELDS},
 }
 OPTIONAL_FIELDS: dict[str, pl.DataType] = {
     "seq": pl.Int64(),
@@ -26,6 +35,8 @@ OPTIONAL_FIELDS: dict[str, pl.DataType] = {
     **QUALITY_FIELDS,
 }
 ALL_FIELDS: tuple[str, ...] = (*REQUIRED_FIELDS, *OPTIONAL_FIELDS)
+# A payload may name its exchange; it must then be the key's own (else the request is 403).
+EXCHANGE_FIELD = "exchange"
 
 MAX_TEXT_LENGTH = 64
 ACTIONS = ("new", "cancel", "amend")
@@ -49,3 +60,17 @@ class Reason(StrEnum):
     BEFORE_LISTING = "before_listing"
     UNSUPPORTED_ACTION = "unsupported_action"
     DUPLICATE_IN_BATCH = "duplicate_in_batch"
+    UNKNOWN_TRADE = "unknown_trade"
+    TRADE_CANCELLED = "trade_cancelled"
+
+
+class HoldReason(StrEnum):
+    """Why a stored trade is held out of assessments until something arrives."""
+
+    FX_RATE_MISSING = "fx_rate_missing"
+
+
+class TradeStatus(StrEnum):
+    ACTIVE = "active"
+    HELD = "held"
+    CANCELLED = "cancelled"

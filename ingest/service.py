@@ -1,179 +1,416 @@
-"""Ingest one batch of trades: validate, normalise, store the valid rows idempotently.
+"""Ingest trades: validate, normalise, store idempotently, revise, mark restatements.
 
-A batch is one transaction: the batch record and all its valid trades commit together
-or not at all. Re-sent trades hit ``UNIQUE(exchange_id, trade_id)`` and count as
-duplicates; rejected rows are reported with their reason and never stored.
+One batch is one transaction: the batch record, its new trades, its cancels and amends
+and its restatement marks commit together or not at all. Re-sent trades hit
+``UNIQUE(exchange_id, trade_id)`` and count as duplicates; rejected rows are reported with
+their reason and never stored. Within a batch, new trades are stored first, then cancels
+and amends in row order.
+
+A file is read in batches of ``rows_per_batch`` rows (bounded memory), each recorded as
+its own ``ingest_batches`` row that references the file's archive. Given an ``Engine``,
+each batch commits on its own, so an interrupted file keeps the batches done and running
+it again stores only the rest (the others are duplicates); given a ``Session``, the whole
+file is one transaction of the caller's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import func, select
+from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.orm import Session
 
 from bcpi.catalogue import Catalogue
-from bcpi.errors import IngestError
-from ingest.normalise import normalised_frame
-from ingest.readers import scan_feed
+from bcpi.errors import BcpiError, Forbidden, IngestError
+from bcpi.settings import Settings, get_settings
+from ingest.archive import archive_file
+from ingest.fields import ALL_FIELDS, EXCHANGE_FIELD, TradeStatus
+from ingest.fx import fx_table
+from ingest.marks import mark_published_days, published_days
+from ingest.normalise import stored_frame
+from ingest.readers import feed_batches, feed_format, scan_feed
+from ingest.results import IngestResult, Rejection
+from ingest.revisions import apply_revisions
+from ingest.rules import FeedRules, FxTable, day_bounds, feed_rules
 from ingest.validate import (
     REJECT_CODE,
     REJECT_FIELD,
     REJECT_MESSAGE,
     ROW,
-    raw_frame,
-    reference_frame,
     validated_frame,
 )
 from store import models
+from store.db import session_scope
 from store.reference import get_exchange
-from store.upsert import insert_ignoring_conflicts
+from store.upsert import insert_trades
 
-INSERT_CHUNK_ROWS = 10_000
+KEPT_REJECTIONS = 10_000
+REJECTION_SCHEMA = {
+    "row": pl.Int64,
+    "trade_id": pl.String,
+    "field": pl.String,
+    "code": pl.String,
+    "message": pl.String,
+}
+REJECTED_ROW_SCHEMA = {
+    "row": pl.Int64,
+    "field": pl.String,
+    "code": pl.String,
+    "message": pl.String,
+    **dict.fromkeys(ALL_FIELDS, pl.String),
+}
+
+__all__ = ["BatchRejected", "IngestResult", "Rejection", "ingest_file", "ingest_frame"]
+
+
+class BatchRejected(BcpiError):
+    """``atomic`` was asked and some row is invalid: nothing of the batch is stored."""
+
+    status_code = 422
+
+    def __init__(self, result: IngestResult) -> None:
+        super().__init__(
+            f"{result.rejected} row(s) invalid; with atomic=true nothing was stored",
+            rejected=result.rejected,
+        )
+        self.result = result
 
 
 @dataclass(frozen=True)
-class Rejection:
-    row: int
-    trade_id: str | None
-    field: str
-    code: str
-    message: str
+class BatchSource:
+    source: str  # "http" or "file"
+    format: str
+    sha256: str
+    archive_path: str | None
+    filename: str | None = None
+    first_row: int = 1
 
 
-@dataclass
-class IngestResult:
-    batch_id: int
-    accepted: int
-    duplicates: int
-    rejected: int
-    rejections: list[Rejection] = field(default_factory=list)
+@dataclass(frozen=True)
+class IngestContext:
+    exchange_id: int
+    exchange_code: str
+    rules: FeedRules
+    fx: FxTable
+    now: dt.datetime
+    future_tolerance: dt.timedelta
+    atomic: bool = False
 
 
-def commodity_reference(session: Session, catalogue: Catalogue) -> pl.LazyFrame:
-    ids = dict(session.execute(select(models.Commodity.code, models.Commodity.id)).all())
-    rows = []
-    for c in catalogue.commodities:
-        fe_low, fe_high = c.spec.get("fe_pct_range", (None, None))
-        rows.append(
-            {
-                "commodity": c.code,
-                "commodity_id": ids.get(c.code),
-                "spec_unit": c.unit,
-                "spec_currency": c.currency,
-                "band_low": c.price_band[0],
-                "band_high": c.price_band[1],
-                "listed_on": c.listed_on,
-                "fe_low": fe_low,
-                "fe_high": fe_high,
-            }
+def ingest_context(
+    session: Session,
+    catalogue: Catalogue,
+    exchange_code: str,
+    *,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+    atomic: bool = False,
+) -> IngestContext:
+    settings = settings or get_settings()
+    exchange = get_exchange(session, exchange_code)
+    return IngestContext(
+        exchange_id=exchange.id,
+        exchange_code=exchange.code,
+        rules=feed_rules(session, catalogue, settings.timezone),
+        fx=fx_table(session),
+        now=now or dt.datetime.now(dt.UTC),
+        future_tolerance=settings.future_tolerance,
+        atomic=atomic,
+    )
+
+
+def check_exchange_column(frame: pl.DataFrame, exchange_code: str) -> None:
+    """A payload may name its exchange; naming another one refuses the whole batch."""
+    if EXCHANGE_FIELD not in frame.columns:
+        return
+    named = frame.select(pl.col(EXCHANGE_FIELD).cast(pl.String).str.strip_chars())
+    others = named.filter(
+        pl.col(EXCHANGE_FIELD).is_not_null() & (pl.col(EXCHANGE_FIELD) != exchange_code)
+    )
+    if others.height:
+        raise Forbidden(
+            f"this key writes for exchange {exchange_code!r} only; {others.height} row(s)"
+            f" name another exchange",
+            exchange=exchange_code,
         )
-    return reference_frame(rows)
 
 
-def _store_rows(frame: pl.DataFrame, exchange_id: int, batch_id: int) -> list[dict]:
-    rows = frame.drop(ROW).to_dicts()
-    for row in rows:
-        attributes = {k: v for k, v in row["attributes"].items() if v is not None}
-        row["attributes"] = attributes or None
-        row["exchange_id"] = exchange_id
-        row["batch_id"] = batch_id
-        row["status"] = "active"
-    return rows
+def _rejections(bad: pl.DataFrame) -> list[Rejection]:
+    return [
+        Rejection(*r)
+        for r in bad.select(
+            ROW, "trade_id__raw", REJECT_FIELD, REJECT_CODE, REJECT_MESSAGE
+        ).iter_rows()
+    ]
+
+
+def _late_trade_days(
+    session: Session, ctx: IngestContext, batch_id: int, new: pl.DataFrame
+) -> set[tuple[int, dt.date, str]]:
+    """Published days that this batch added an active trade to."""
+    days = new.filter(pl.col("status") == TradeStatus.ACTIVE.value)
+    pairs = set(days.select("commodity_id", "trading_date").unique().iter_rows())
+    marks = set()
+    for commodity_id, day in published_days(session, pairs) if pairs else ():
+        start, stop = day_bounds(day, ctx.rules.zone)
+        added = session.scalar(
+            select(
+                exists().where(
+                    models.Trade.batch_id == batch_id,
+                    models.Trade.commodity_id == commodity_id,
+                    models.Trade.status == TradeStatus.ACTIVE.value,
+                    models.Trade.traded_at >= start,
+                    models.Trade.traded_at < stop,
+                )
+            )
+        )
+        if added:
+            marks.add((commodity_id, day, "late_trade"))
+    return marks
+
+
+def _rejected_rows(checked: pl.DataFrame, rejections: list[Rejection]) -> pl.DataFrame:
+    """Each rejected row as received (every field as text) after its row, field and code."""
+    reasons = pl.DataFrame([r.__dict__ for r in rejections], schema=REJECTION_SCHEMA).drop(
+        "trade_id"
+    )
+    received = checked.select(ROW, *(pl.col(f"{n}__raw").alias(n) for n in ALL_FIELDS))
+    return reasons.join(received, on=ROW, how="left").sort(ROW)
+
+
+def ingest_batch(
+    session: Session,
+    ctx: IngestContext,
+    feed: pl.LazyFrame | pl.DataFrame,
+    source: BatchSource,
+    *,
+    keep_rejected_rows: bool = False,
+) -> IngestResult:
+    """Validate, normalise and store one batch in ``session``'s transaction."""
+    feed = feed.lazy()
+    checked = validated_frame(
+        feed,
+        ctx.rules,
+        ctx.fx,
+        now=ctx.now,
+        future_tolerance=ctx.future_tolerance,
+        row_offset=source.first_row,
+    ).collect()
+    bad = checked.filter(pl.col(REJECT_CODE).is_not_null())
+    rejections = _rejections(bad)
+    by_reason = Counter(dict(bad[REJECT_CODE].value_counts().iter_rows()))
+    if ctx.atomic and bad.height:
+        raise BatchRejected(
+            IngestResult(None, rejected=bad.height, rejections=rejections, by_reason=by_reason)
+        )
+    good = stored_frame(checked.lazy().filter(pl.col(REJECT_CODE).is_null())).collect()
+    new = good.filter(pl.col("action") == "new")
+
+    batch = models.IngestBatch(
+        exchange_id=ctx.exchange_id,
+        source=source.source,
+        format=source.format,
+        filename=source.filename,
+        sha256=source.sha256,
+        archive_path=source.archive_path,
+        first_row=source.first_row,
+        received_at=ctx.now,
+        rows_total=checked.height,
+    )
+    session.add(batch)
+    session.flush()
+
+    inserted = insert_trades(
+        session,
+        new.with_columns(
+            pl.lit(ctx.exchange_id).alias("exchange_id"),
+            pl.lit(batch.id).alias("batch_id"),
+            pl.lit(0).alias("revision"),
+        ),
+    )
+    held = 0
+    if new.filter(pl.col("status") == TradeStatus.HELD.value).height:
+        held = session.scalar(
+            select(func.count())
+            .select_from(models.Trade)
+            .where(models.Trade.batch_id == batch.id, models.Trade.status == TradeStatus.HELD.value)
+        )
+    revised = apply_revisions(
+        session,
+        exchange_id=ctx.exchange_id,
+        batch_id=batch.id,
+        revisions=good.filter(pl.col("action") != "new"),
+        zone=ctx.rules.zone,
+        now=ctx.now,
+    )
+    rejections += revised.rejections
+    by_reason.update(r.code for r in revised.rejections)
+    rejected = bad.height + len(revised.rejections)
+    if ctx.atomic and revised.rejections:
+        raise BatchRejected(
+            IngestResult(None, rejected=rejected, rejections=rejections, by_reason=by_reason)
+        )
+    mark_published_days(
+        session, _late_trade_days(session, ctx, batch.id, new) | revised.marks, now=ctx.now
+    )
+
+    result = IngestResult(
+        batch.id,
+        accepted=inserted + revised.cancelled + revised.amended,
+        duplicates=(new.height - inserted) + revised.duplicates,
+        rejected=rejected,
+        held=held + revised.held,
+        cancelled=revised.cancelled,
+        amended=revised.amended,
+        rejections=sorted(rejections, key=lambda r: r.row),
+        by_reason=by_reason,
+        batch_ids=[batch.id],
+        rows=checked.height,
+    )
+    batch.accepted, batch.duplicates, batch.rejected = (
+        result.accepted,
+        result.duplicates,
+        result.rejected,
+    )
+    batch.held, batch.revised = result.held, revised.cancelled + revised.amended
+    batch.rejections_by_reason = dict(by_reason) or None
+    session.flush()
+    if keep_rejected_rows and result.rejections:
+        result.rejected_rows = _rejected_rows(checked, result.rejections)
+    return result
 
 
 def ingest_frame(
     session: Session,
     catalogue: Catalogue,
-    feed: pl.LazyFrame,
+    feed: pl.LazyFrame | pl.DataFrame,
     *,
     exchange_code: str,
     source: str,
     sha256: str,
     filename: str | None = None,
     now: dt.datetime | None = None,
+    archive_path: str | None = None,
+    fmt: str | None = None,
+    atomic: bool = False,
+    settings: Settings | None = None,
 ) -> IngestResult:
-    now = now or dt.datetime.now(dt.UTC)
-    exchange = get_exchange(session, exchange_code)
-    checked = validated_frame(
-        raw_frame(feed), commodity_reference(session, catalogue), now=now
-    ).collect()
-
-    bad = checked.filter(pl.col(REJECT_CODE).is_not_null())
-    good = normalised_frame(checked.lazy().filter(pl.col(REJECT_CODE).is_null())).collect()
-
-    batch = models.IngestBatch(
-        exchange_id=exchange.id,
-        source=source,
-        filename=filename,
-        sha256=sha256,
-        received_at=now,
-        rows_total=checked.height,
-        rejected=bad.height,
+    """One batch from a frame already read (the HTTP path and tests)."""
+    ctx = ingest_context(
+        session, catalogue, exchange_code, settings=settings, now=now, atomic=atomic
     )
-    session.add(batch)
-    session.flush()
-
-    table = models.Trade.__table__
-    for chunk in good.iter_slices(INSERT_CHUNK_ROWS):
-        rows = _store_rows(chunk, exchange.id, batch.id)
-        insert_ignoring_conflicts(session, table, rows, ("exchange_id", "trade_id"))
-    accepted = session.scalar(
-        select(func.count()).select_from(models.Trade).where(models.Trade.batch_id == batch.id)
+    frame = feed.collect() if isinstance(feed, pl.LazyFrame) else feed
+    check_exchange_column(frame, ctx.exchange_code)
+    return ingest_batch(
+        session,
+        ctx,
+        frame,
+        BatchSource(source, fmt or source, sha256, archive_path, filename),
     )
-    batch.accepted = int(accepted or 0)
-    batch.duplicates = good.height - batch.accepted
-    session.flush()
-
-    rejections = [
-        Rejection(
-            row=r[ROW],
-            trade_id=r["trade_id__raw"],
-            field=r[REJECT_FIELD],
-            code=r[REJECT_CODE],
-            message=r[REJECT_MESSAGE],
-        )
-        for r in bad.select(
-            ROW, "trade_id__raw", REJECT_FIELD, REJECT_CODE, REJECT_MESSAGE
-        ).iter_rows(named=True)
-    ]
-    return IngestResult(batch.id, batch.accepted, batch.duplicates, bad.height, rejections)
 
 
 def ingest_file(
-    session: Session, catalogue: Catalogue, path: Path, exchange_code: str
+    target: Session | Engine,
+    catalogue: Catalogue,
+    path: Path,
+    exchange_code: str,
+    *,
+    archive_dir: Path | None = None,
+    rows_per_batch: int | None = None,
+    rejected_path: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
 ) -> IngestResult:
+    """Ingest a CSV or Parquet file in batches (see the module docstring for transactions).
+
+    Every rejected row is written to ``rejected_path`` (CSV) when given; the result keeps
+    at most ``KEPT_REJECTIONS`` of them.
+    """
+    settings = settings or get_settings()
     path = Path(path)
-    feed = scan_feed(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    fmt = feed_format(path)
+    scan_feed(path)  # a clear error for a missing file before anything is archived
+    rows = rows_per_batch or settings.rows_per_batch
+
+    def unit_of_work() -> AbstractContextManager[Session]:
+        if isinstance(target, Session):
+            return nullcontext(target)
+        return session_scope(target)
+
+    with unit_of_work() as session:
+        get_exchange(session, exchange_code)
+    archived = archive_file(archive_dir or settings.archive_dir, exchange_code, path, fmt)
+    total = IngestResult(None)
+    writer = _RejectionWriter(rejected_path)
+
+    def one_batch(chunk: pl.DataFrame, first_row: int) -> None:
+        with unit_of_work() as session:
+            ctx = ingest_context(session, catalogue, exchange_code, settings=settings, now=now)
+            check_exchange_column(chunk, ctx.exchange_code)
+            source = BatchSource("file", fmt, archived.sha256, archived.path, path.name, first_row)
+            result = ingest_batch(
+                session, ctx, chunk, source, keep_rejected_rows=rejected_path is not None
+            )
+        writer.write(result.rejected_rows)
+        result.rejected_rows = None
+        total.add(result, keep=KEPT_REJECTIONS)
+        if progress:
+            progress(chunk.height)
+
     try:
-        return ingest_frame(
-            session,
-            catalogue,
-            feed,
-            exchange_code=exchange_code,
-            source="file",
-            sha256=digest,
-            filename=path.name,
-        )
-    except pl.exceptions.PolarsError as exc:
-        raise IngestError(
-            f"{path.name}: cannot be read as a trade feed: {exc}", path=str(path)
-        ) from exc
+        first_row = 1
+        for chunk in _read_batches(path, rows):
+            one_batch(chunk, first_row)
+            first_row += chunk.height
+        if first_row == 1:
+            one_batch(scan_feed(path).head(0).collect(), 1)
+    finally:
+        writer.close()
+    return total
+
+
+def _read_batches(path: Path, rows: int) -> Iterator[pl.DataFrame]:
+    batches = feed_batches(path, rows)
+    done = 0
+    while True:
+        try:
+            chunk = next(batches)
+        except StopIteration:
+            return
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError) as exc:
+            where = f" after row {done}" if done else ""
+            raise IngestError(
+                f"{path.name}: cannot be read as a trade feed{where}: {exc}", path=str(path)
+            ) from exc
+        done += chunk.height
+        yield chunk
+
+
+class _RejectionWriter:
+    """Streams rejected rows to a CSV file (created even when there are none)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._file = None
+        if path is not None:
+            self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
+            pl.DataFrame(schema=REJECTED_ROW_SCHEMA).write_csv(self._file)
+
+    def write(self, rows: pl.DataFrame | None) -> None:
+        if self._file is not None and rows is not None and rows.height:
+            rows.select(REJECTED_ROW_SCHEMA).write_csv(self._file, include_header=False)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 def write_rejections(rejections: list[Rejection], path: Path) -> None:
-    pl.DataFrame(
-        [r.__dict__ for r in rejections],
-        schema={
-            "row": pl.Int64,
-            "trade_id": pl.String,
-            "field": pl.String,
-            "code": pl.String,
-            "message": pl.String,
-        },
-    ).write_csv(path)
+    pl.DataFrame([r.__dict__ for r in rejections], schema=REJECTION_SCHEMA).write_csv(path)

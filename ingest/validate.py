@@ -2,6 +2,9 @@
 
 Everything here returns ``pl.Expr`` or ``LazyFrame``; nothing collects or does I/O.
 A row's reason is the first failing check in ``_checks`` order; a valid row has none.
+Numbers are parsed from text with strict casts (``1.9`` is never ``1``; ``1.9x`` is a
+``bad_type``); a typed column (Parquet, Arrow) is used as it is when its type fits.
+Codes (commodity, unit, currency, action, grade) are matched exactly.
 """
 
 from __future__ import annotations
@@ -14,31 +17,52 @@ from ingest.fields import (
     ACTIONS,
     ALL_FIELDS,
     MAX_TEXT_LENGTH,
+    NUMERIC_QUALITY_FIELDS,
     REQUIRED_FIELDS,
     Reason,
 )
+from ingest.normalise import normalised_columns, rule_columns
+from ingest.rules import FeedRules, FxTable
 
 ROW = "row"
 REJECT_CODE = "reject_code"
 REJECT_FIELD = "reject_field"
 REJECT_MESSAGE = "reject_message"
 TEXT_FIELDS = ("trade_id", "commodity", "currency", "unit", "grade", "action")
-FLOAT_FIELDS = ("price", "quantity", "fe_pct", "moisture_pct")
-_EPOCH_MS = r"^-?\d{1,15}$"
-_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
+FLOAT_FIELDS = ("price", "quantity", *NUMERIC_QUALITY_FIELDS)
+# chrono's ISO 8601 / RFC 3339 form: date, T (or space), time, optional fraction, and an
+# offset that is required (Z, +08:00 or +0800).
+_ISO_FORMAT = "%+"
+_UTC = pl.Datetime("us", "UTC")
 
 
-def raw_frame(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """Every known field present (missing ones as nulls), unknown columns dropped, row numbers."""
+def raw_frame(lf: pl.LazyFrame, row_offset: int = 1) -> pl.LazyFrame:
+    """The known fields the feed has (others dropped), with row numbers."""
     present = lf.collect_schema()
-    columns = [
-        pl.col(name) if name in present else pl.lit(None, dtype=pl.String).alias(name)
-        for name in ALL_FIELDS
-    ]
-    return lf.select(columns).with_row_index(ROW, offset=1)
+    return lf.select(n for n in ALL_FIELDS if n in present).with_row_index(ROW, offset=row_offset)
+
+
+def _unusable(dtype: pl.DataType) -> bool:
+    """Types no field can hold: nested values and raw bytes."""
+    return dtype.is_nested() or dtype in (pl.Binary, pl.Object)
+
+
+def _has_wrong_type(name: str, dtype: pl.DataType) -> bool:
+    """Whether a typed column's type is one the field cannot take (its values are bad_type)."""
+    if _unusable(dtype) or (name in FLOAT_FIELDS and dtype == pl.Boolean):
+        return True
+    return name == "traded_at" and not (
+        dtype in (pl.String, pl.Null) or dtype.is_integer() or isinstance(dtype, pl.Datetime)
+    )
+
+
+def wrong_type_column(name: str) -> str:
+    return f"{name}__wrong_type"
 
 
 def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
+    if _unusable(dtype):
+        return pl.lit(None, dtype=pl.String)
     col = pl.col(name)
     return col if dtype == pl.String else col.cast(pl.String)
 
@@ -46,45 +70,70 @@ def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
 def _parse_float(name: str, dtype: pl.DataType) -> pl.Expr:
     if dtype.is_numeric():
         return pl.col(name).cast(pl.Float64)
-    return pl.col(name).cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+    if dtype == pl.String:
+        return pl.col(name).cast(pl.Float64, strict=False)
+    return pl.lit(None, dtype=pl.Float64)
 
 
 def _parse_int(name: str, dtype: pl.DataType) -> pl.Expr:
     if dtype.is_integer():
-        return pl.col(name).cast(pl.Int64)
-    text = pl.col(name).cast(pl.String).str.strip_chars()
-    return pl.when(text.str.contains(r"^-?\d{1,18}$")).then(text.cast(pl.Int64, strict=False))
+        return pl.col(name).cast(pl.Int64, strict=False)
+    if dtype == pl.String:
+        return pl.col(name).cast(pl.Int64, strict=False)  # "1.5", "1e3", " 7" are not integers
+    return pl.lit(None, dtype=pl.Int64)
 
 
 def _parse_instant(name: str, dtype: pl.DataType) -> pl.Expr:
     """ISO-8601 with an explicit offset (or Z), or integer epoch milliseconds, to UTC."""
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
-            return pl.lit(None, dtype=pl.Datetime("us", "UTC"))
+            return pl.lit(None, dtype=_UTC)
         return pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us")
     if dtype.is_integer():
         return pl.from_epoch(pl.col(name).cast(pl.Int64), time_unit="ms").dt.replace_time_zone(
             "UTC"
         )
-    text = pl.col(name).cast(pl.String).str.strip_chars()
-    iso = (
-        text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
-        .str.replace(r"Z$", "+00:00")
-        .str.to_datetime(format=_ISO_FORMAT, strict=False, time_unit="us", time_zone="UTC")
+    if dtype != pl.String:
+        return pl.lit(None, dtype=_UTC)
+    text = pl.col(name)
+    iso = text.str.to_datetime(
+        format=_ISO_FORMAT, strict=False, time_unit="us", time_zone="UTC", cache=False
     )
-    epoch = pl.from_epoch(text.cast(pl.Int64, strict=False), time_unit="ms").dt.replace_time_zone(
-        "UTC"
-    )
-    return pl.when(text.str.contains(_EPOCH_MS)).then(epoch).otherwise(iso)
+    epoch_ms = text.cast(pl.Int64, strict=False)
+    epoch = pl.from_epoch(epoch_ms, time_unit="ms").dt.replace_time_zone("UTC")
+    return pl.when(epoch_ms.is_not_null()).then(epoch).otherwise(iso)
 
 
-def parsed_frame(raw: pl.LazyFrame) -> pl.LazyFrame:
-    """Typed columns beside the raw text (``<field>__raw``) needed to tell missing from bad."""
+def _typed_dtype(name: str) -> pl.DataType:
+    if name == "traded_at":
+        return _UTC
+    if name in FLOAT_FIELDS:
+        return pl.Float64()
+    return pl.Int64() if name == "seq" else pl.String()
+
+
+def parsed_frame(raw: pl.LazyFrame, present: set[str]) -> pl.LazyFrame:
+    """Typed columns beside the raw text (``<field>__raw``) needed to tell missing from bad.
+
+    A required field the feed lacks is an empty text column (every row ``missing_field``);
+    an optional one is a column of the ``Null`` type, which costs nothing.
+    """
     schema = raw.collect_schema()
     typed: list[pl.Expr] = []
     for name in ALL_FIELDS:
+        if name not in present:
+            if name in REQUIRED_FIELDS:
+                typed += [
+                    pl.lit(None, dtype=pl.String).alias(f"{name}__raw"),
+                    pl.lit(None, dtype=_typed_dtype(name)).alias(name),
+                ]
+            else:
+                typed += [pl.lit(None).alias(f"{name}__raw"), pl.lit(None).alias(name)]
+            continue
         dtype = schema[name]
         typed.append(_as_text(name, dtype).alias(f"{name}__raw"))
+        if _has_wrong_type(name, dtype):
+            typed.append(pl.col(name).is_not_null().alias(wrong_type_column(name)))
         if name == "traded_at":
             typed.append(_parse_instant(name, dtype).alias(name))
         elif name in FLOAT_FIELDS:
@@ -93,161 +142,251 @@ def parsed_frame(raw: pl.LazyFrame) -> pl.LazyFrame:
             typed.append(_parse_int(name, dtype).alias(name))
         else:
             typed.append(_as_text(name, dtype).alias(name))
-    return raw.select(pl.col(ROW), *typed).with_columns(
-        pl.col("action").fill_null("new").str.strip_chars().str.to_lowercase(),
-        pl.col("currency").str.strip_chars().str.to_uppercase(),
-        pl.col("unit").str.strip_chars(),
-        pl.col("commodity").str.strip_chars().str.to_uppercase(),
-        pl.col("trade_id").str.strip_chars(),
-    )
+    action = pl.col("action").fill_null("new") if "action" in present else pl.lit("new")
+    return raw.select(pl.col(ROW), *typed).with_columns(action.alias("action"))
 
 
-def reference_frame(rows: list[dict]) -> pl.LazyFrame:
-    """The commodity facts the checks need, one row per catalogue commodity."""
-    schema = {
-        "commodity": pl.String,
-        "commodity_id": pl.Int64,
-        "spec_unit": pl.String,
-        "spec_currency": pl.String,
-        "band_low": pl.Float64,
-        "band_high": pl.Float64,
-        "listed_on": pl.Date,
-        "fe_low": pl.Float64,
-        "fe_high": pl.Float64,
-    }
-    return pl.LazyFrame(rows, schema=schema)
+def joined_frame(
+    parsed: pl.LazyFrame, rules: FeedRules, fx: FxTable, present: set[str]
+) -> pl.LazyFrame:
+    """Rows with their commodity's rules looked up and their normalised values."""
+    rows = parsed.with_columns(rules.commodity_index()).with_columns(rule_columns(rules, present))
+    for stage in normalised_columns(rules, fx, present):
+        rows = rows.with_columns(stage)
+    return rows
 
 
 def _missing(name: str) -> pl.Expr:
     raw = pl.col(f"{name}__raw")
-    return raw.is_null() | (raw.str.strip_chars() == "")
+    return raw.is_null() | (raw.str.len_bytes() == 0)
 
 
 def _checks(
-    now: dt.datetime, future_tolerance: dt.timedelta
-) -> list[tuple[str, Reason, pl.Expr, str]]:
-    """(field, reason, bad-row predicate, message) in the order they are applied."""
-    checks: list[tuple[str, Reason, pl.Expr, str]] = []
+    rules: FeedRules,
+    columns: set[str],
+    present: set[str],
+    now: dt.datetime,
+    future_tolerance: dt.timedelta,
+) -> list[tuple[str, Reason, pl.Expr, str, bool]]:
+    """(field, reason, bad-row predicate, message, applies to cancels) in order."""
+    checks: list[tuple[str, Reason, pl.Expr, str, bool]] = []
+    for name in ALL_FIELDS:
+        if wrong_type_column(name) in columns:
+            checks.append(
+                (
+                    name,
+                    Reason.BAD_TYPE,
+                    pl.col(wrong_type_column(name)),
+                    f"{name} has a value of the wrong type",
+                    name in ("trade_id", "action", "seq"),
+                )
+            )
     for name in REQUIRED_FIELDS:
-        checks.append((name, Reason.MISSING_FIELD, _missing(name), f"{name} is required"))
+        checks.append(
+            (name, Reason.MISSING_FIELD, _missing(name), f"{name} is required", name == "trade_id")
+        )
     for name in TEXT_FIELDS:
+        if name not in present:
+            continue
         raw = pl.col(f"{name}__raw")
         bad = raw.str.contains("\x00", literal=True) | (raw.str.len_chars() > MAX_TEXT_LENGTH)
+        if name == "trade_id":
+            bad = bad | raw.str.contains(r"^\s|\s$")
         checks.append(
             (
                 name,
                 Reason.BAD_TEXT,
                 bad,
-                f"{name} has a NUL byte or exceeds {MAX_TEXT_LENGTH} characters",
+                f"{name} has a NUL byte, surrounding spaces or more than"
+                f" {MAX_TEXT_LENGTH} characters",
+                name in ("trade_id", "action"),
             )
         )
     for name in ("traded_at", *FLOAT_FIELDS, "seq"):
-        bad = ~_missing(name) & pl.col(name).is_null()
-        what = "an ISO-8601 time with offset or epoch ms" if name == "traded_at" else "a number"
-        if name == "seq":
+        if name not in present:
+            continue
+        what = "a number"
+        if name == "traded_at":
+            what = "an ISO-8601 time with an offset (or Z), or epoch milliseconds"
+        elif name == "seq":
             what = "an integer"
-        checks.append((name, Reason.BAD_TYPE, bad, f"{name} is not {what}"))
-    for name in FLOAT_FIELDS:
         checks.append(
             (
                 name,
-                Reason.NOT_FINITE,
-                pl.col(name).is_nan() | pl.col(name).is_infinite(),
-                f"{name} must be finite",
+                Reason.BAD_TYPE,
+                ~_missing(name) & pl.col(name).is_null(),
+                f"{name} is not {what}",
+                name == "seq",
             )
+        )
+    for name in FLOAT_FIELDS:
+        if name not in present:
+            continue
+        checks.append(
+            (name, Reason.NOT_FINITE, ~pl.col(name).is_finite(), f"{name} must be finite", False)
         )
     checks += [
         (
             "action",
             Reason.UNSUPPORTED_ACTION,
-            ~pl.col("action").is_in(ACTIONS) | (pl.col("action") != "new"),
-            "only action 'new' is accepted on this path",
+            ~pl.col("action").is_in(ACTIONS),
+            f"action must be one of {', '.join(ACTIONS)}",
+            True,
         ),
         (
             "commodity",
             Reason.UNKNOWN_COMMODITY,
             pl.col("commodity_id").is_null(),
             "commodity is not in the catalogue",
+            False,
         ),
         (
             "unit",
             Reason.UNIT_MISMATCH,
-            pl.col("unit") != pl.col("spec_unit"),
-            "unit differs from the commodity's benchmark unit",
+            pl.col("unit_factor").is_null(),
+            "unit cannot be converted to the commodity's benchmark unit",
+            False,
         ),
         (
             "currency",
             Reason.CURRENCY_MISMATCH,
-            pl.col("currency") != pl.col("spec_currency"),
-            "currency differs from the commodity's benchmark currency",
+            ~pl.col("currency_ok").fill_null(False),
+            "currency cannot be converted to the commodity's benchmark currency",
+            False,
         ),
-        ("price", Reason.NON_POSITIVE_PRICE, pl.col("price") <= 0, "price must be > 0"),
-        ("quantity", Reason.NON_POSITIVE_QUANTITY, pl.col("quantity") <= 0, "quantity must be > 0"),
+        (
+            "moisture_pct",
+            Reason.MISSING_FIELD,
+            pl.col("wet") & pl.col("moisture_pct").is_null(),
+            "moisture_pct is required for a wet unit",
+            False,
+        ),
+        (
+            "price",
+            Reason.NON_POSITIVE_PRICE,
+            (pl.col("price") <= 0) & ~pl.col("allow_negative"),
+            "price must be > 0",
+            False,
+        ),
+        (
+            "quantity",
+            Reason.NON_POSITIVE_QUANTITY,
+            pl.col("quantity") <= 0,
+            "quantity must be > 0",
+            False,
+        ),
+    ]
+    if "moisture_pct" in present:
+        moisture = pl.col("moisture_pct")
+        checks.append(
+            (
+                "moisture_pct",
+                Reason.QUALITY_OUT_OF_RANGE,
+                pl.col("wet") & ((moisture < 0) | (moisture >= 100)),
+                "moisture_pct must be at least 0 and below 100 for a wet unit",
+                False,
+            )
+        )
+    for attribute, (lows, highs) in rules.ranges.items():
+        if attribute not in present:
+            continue
+        value = pl.col(attribute)
+        low = rules.per_commodity(lows, pl.Float64())
+        high = rules.per_commodity(highs, pl.Float64())
+        checks.append(
+            (
+                attribute,
+                Reason.QUALITY_OUT_OF_RANGE,
+                (value < low) | (value > high),
+                f"{attribute} is outside the specification's accepted range",
+                False,
+            )
+        )
+    for attribute, bases in rules.pro_rata.items():
+        if attribute not in present:
+            continue
+        checks.append(
+            (
+                attribute,
+                Reason.QUALITY_OUT_OF_RANGE,
+                rules.per_commodity(bases, pl.Float64()).is_not_null() & (pl.col(attribute) <= 0),
+                f"{attribute} must be > 0",
+                False,
+            )
+        )
+    for attribute in rules.differentials:
+        if attribute not in present:
+            continue
+        checks.append(
+            (
+                attribute,
+                Reason.QUALITY_OUT_OF_RANGE,
+                pl.col(f"has_differential_{attribute}")
+                & pl.col(attribute).is_not_null()
+                & pl.col(f"differential_{attribute}").is_null(),
+                f"{attribute} has no differential in the commodity's specification",
+                False,
+            )
+        )
+    checks += [
         (
             "price",
             Reason.PRICE_OUT_OF_BAND,
-            (pl.col("price") < pl.col("band_low")) | (pl.col("price") > pl.col("band_high")),
-            "price is outside the commodity's sanity band",
-        ),
-        (
-            "fe_pct",
-            Reason.QUALITY_OUT_OF_RANGE,
-            (pl.col("fe_pct") < pl.col("fe_low")) | (pl.col("fe_pct") > pl.col("fe_high")),
-            "fe_pct is outside the specification's accepted range",
+            (pl.col("price_n") < pl.col("band_low"))
+            | (pl.col("price_n") > pl.col("band_high"))
+            | ~pl.col("price_n").is_finite(),
+            "normalised price is outside the commodity's sanity band",
+            False,
         ),
         (
             "traded_at",
             Reason.FUTURE_TIMESTAMP,
-            pl.col("traded_at") > pl.lit(now + future_tolerance),
+            pl.col("traded_at") > pl.lit(now + future_tolerance, dtype=_UTC),
             "traded_at is in the future",
+            False,
         ),
         (
             "traded_at",
             Reason.BEFORE_LISTING,
-            pl.col("traded_at").dt.date() < pl.col("listed_on"),
+            pl.col("trading_date") < pl.col("listed_on"),
             "traded_at is before the commodity's listing date",
+            False,
         ),
     ]
     return checks
 
 
 def validated_frame(
-    raw: pl.LazyFrame,
-    reference: pl.LazyFrame,
+    feed: pl.LazyFrame,
+    rules: FeedRules,
+    fx: FxTable,
     *,
     now: dt.datetime,
     future_tolerance: dt.timedelta = dt.timedelta(minutes=5),
+    row_offset: int = 1,
 ) -> pl.LazyFrame:
-    """Typed rows joined to their commodity, each with its first failing check (or nulls)."""
-    rows = parsed_frame(raw).join(reference, on="commodity", how="left", maintain_order="left")
-    checks = [
-        (bad.fill_null(False), name, reason, text)
-        for name, reason, bad, text in _checks(now, future_tolerance)
-    ]
+    """Typed, normalised rows, each with its first failing check (or nulls)."""
+    present = set(feed.collect_schema().names()) & set(ALL_FIELDS)
+    parsed = parsed_frame(raw_frame(feed, row_offset), present)
+    columns = set(parsed.collect_schema().names())
+    rows = joined_frame(parsed, rules, fx, present)
+    is_cancel = pl.col("action") == "cancel"
+    checks = _checks(rules, columns, present, now, future_tolerance)
+    failing = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.UInt16))
+    for number, (_, _, bad, _, cancels) in enumerate(checks):
+        failing = failing.when(bad if cancels else bad & ~is_cancel).then(pl.lit(number, pl.UInt16))
+    rows = rows.with_columns(failing.alias("check"))
 
-    def first_failing(position: int) -> pl.Expr:
-        return pl.coalesce(
-            [pl.when(check[0]).then(pl.lit(str(check[position]))) for check in checks]
-        )
-
-    rows = rows.with_columns(
-        first_failing(1).alias(REJECT_FIELD),
-        first_failing(2).alias(REJECT_CODE),
-        first_failing(3).alias(REJECT_MESSAGE),
-    )
-    first_of_id = pl.col("trade_id").is_first_distinct().over(pl.col(REJECT_CODE).is_null())
-    duplicate = pl.col(REJECT_CODE).is_null() & ~first_of_id
-    return rows.with_columns(
-        pl.when(duplicate)
-        .then(pl.lit(Reason.DUPLICATE_IN_BATCH.value))
-        .otherwise(pl.col(REJECT_CODE))
-        .alias(REJECT_CODE),
-        pl.when(duplicate)
-        .then(pl.lit("trade_id"))
-        .otherwise(pl.col(REJECT_FIELD))
-        .alias(REJECT_FIELD),
-        pl.when(duplicate)
-        .then(pl.lit("trade_id appears earlier in the same batch"))
-        .otherwise(pl.col(REJECT_MESSAGE))
-        .alias(REJECT_MESSAGE),
+    # Two `new` rows with one trade_id: the later is refused. Revisions are told apart by
+    # their content later (a re-sent revision is a duplicate, not an error).
+    candidate = pl.col("check").is_null() & (pl.col("action") == "new")
+    duplicate = candidate & ~pl.when(candidate).then(pl.col("trade_id")).is_first_distinct()
+    fields = [c[0] for c in checks] + ["trade_id"]
+    codes = [c[1].value for c in checks] + [Reason.DUPLICATE_IN_BATCH.value]
+    messages = [c[3] for c in checks] + ["trade_id appears earlier in the same batch"]
+    check = pl.when(duplicate).then(pl.lit(len(checks), pl.UInt16)).otherwise(pl.col("check"))
+    return rows.with_columns(check.alias("check")).with_columns(
+        pl.lit(pl.Series(fields, dtype=pl.String)).gather(pl.col("check")).alias(REJECT_FIELD),
+        pl.lit(pl.Series(codes, dtype=pl.String)).gather(pl.col("check")).alias(REJECT_CODE),
+        pl.lit(pl.Series(messages, dtype=pl.String)).gather(pl.col("check")).alias(REJECT_MESSAGE),
     )

@@ -81,7 +81,14 @@ class Commodity(Base):
 
 
 class IngestBatch(Base):
+    """One batch as received: an HTTP push, or one part of a file (``first_row`` on).
+
+    ``sha256`` and ``archive_path`` (relative to the archive directory) name the raw bytes
+    kept for replay; a file's parts share the file's archive.
+    """
+
     __tablename__ = "ingest_batches"
+    __table_args__ = (Index("ix_ingest_batches_exchange_received", "exchange_id", "received_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id"))
@@ -93,10 +100,22 @@ class IngestBatch(Base):
     accepted: Mapped[int] = mapped_column(default=0)
     duplicates: Mapped[int] = mapped_column(default=0)
     rejected: Mapped[int] = mapped_column(default=0)
+    held: Mapped[int] = mapped_column(default=0, server_default="0")
+    revised: Mapped[int] = mapped_column(default=0, server_default="0")
+    rejections_by_reason: Mapped[dict[str, Any] | None]
+    archive_path: Mapped[str | None] = mapped_column(String(500))
+    format: Mapped[str | None] = mapped_column(String(16))
+    first_row: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Trade(Base):
-    """One concluded trade: as received (``*_raw``) and normalised to the benchmark spec."""
+    """One concluded trade: as received (``*_raw``) and normalised to the benchmark spec.
+
+    ``status``: ``active`` (used in assessments), ``held`` (``hold_reason`` says what is
+    missing; ``price`` is null until then) or ``cancelled``. ``adjustments`` records each
+    normalisation step applied; ``revision`` counts amends and cancels (their history is
+    in ``trade_revisions``).
+    """
 
     __tablename__ = "trades"
     __table_args__ = (
@@ -114,11 +133,14 @@ class Trade(Base):
     quantity_raw: Mapped[float] = mapped_column(Float)
     currency_raw: Mapped[str] = mapped_column(String(3))
     unit_raw: Mapped[str] = mapped_column(String(16))
-    price: Mapped[float] = mapped_column(Float)
+    price: Mapped[float | None] = mapped_column(Float)
     quantity: Mapped[float] = mapped_column(Float)
     attributes: Mapped[dict[str, Any] | None]
+    adjustments: Mapped[dict[str, Any] | None]
     seq: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    hold_reason: Mapped[str | None] = mapped_column(String(32))
+    revision: Mapped[int] = mapped_column(default=0, server_default="0")
     batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id"))
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bcpi.catalogue import Catalogue
@@ -70,6 +71,42 @@ def _issue_key(session: Session, role: KeyRole, exchange_id: int | None) -> str:
     )
     session.flush()
     return key
+
+
+def create_key(session: Session, role: KeyRole) -> str:
+    """A new admin or read key (returned once, stored only as a hash)."""
+    if role not in ("admin", "read"):
+        raise BcpiError(
+            f"role must be admin or read, not {role!r} (exchange keys: exchanges add/rotate-key)"
+        )
+    return _issue_key(session, role, None)
+
+
+def rotate_exchange_key(
+    session: Session, code: str, *, now: dt.datetime | None = None
+) -> tuple[models.Exchange, str]:
+    """Revoke the exchange's current keys and issue a new one (returned once)."""
+    exchange = get_exchange(session, code)
+    session.execute(
+        update(models.ApiKey)
+        .where(
+            models.ApiKey.exchange_id == exchange.id,
+            models.ApiKey.role == "exchange",
+            models.ApiKey.revoked_at.is_(None),
+        )
+        .values(revoked_at=now or dt.datetime.now(dt.UTC))
+    )
+    return exchange, _issue_key(session, "exchange", exchange.id)
+
+
+def revoke_key(session: Session, prefix: str, *, now: dt.datetime | None = None) -> int:
+    """Revoke the live keys whose shown prefix is ``prefix``; how many were revoked."""
+    result = session.execute(
+        update(models.ApiKey)
+        .where(models.ApiKey.prefix == prefix, models.ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now or dt.datetime.now(dt.UTC))
+    )
+    return result.rowcount
 
 
 def add_exchange(session: Session, code: str, name: str) -> tuple[models.Exchange, str]:

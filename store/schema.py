@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from store import models  # noqa: F401
+from store import models_feeds  # noqa: F401
 from store import models_methodology  # noqa: F401
 from store import models_publication  # noqa: F401
 from store import models_ops  # noqa: F401

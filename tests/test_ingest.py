@@ -30,7 +30,7 @@ BAD = [
     ("B5,REBAR,2025-03-03T10:00:00+08:00,NaN,100,CNY,t,,,,8", "price", "not_finite"),
     ("B6,REBAR,2025-03-03T10:00:00+08:00,3300,inf,CNY,t,,,,9", "quantity", "not_finite"),
     ("B7,GOLD,2025-03-03T10:00:00+08:00,3300,100,CNY,t,,,,10", "commodity", "unknown_commodity"),
-    ("B8,REBAR,2025-03-03T10:00:00+08:00,3300,100,CNY,kg,,,,11", "unit", "unit_mismatch"),
+    ("B8,REBAR,2025-03-03T10:00:00+08:00,3300,100,CNY,m3,,,,11", "unit", "unit_mismatch"),
     ("B9,REBAR,2025-03-03T10:00:00+08:00,3300,100,EUR,t,,,,12", "currency", "currency_mismatch"),
     ("B10,REBAR,2025-03-03T10:00:00+08:00,99999,100,CNY,t,,,,13", "price", "price_out_of_band"),
     ("B11,REBAR,2025-03-03T10:00:00,3300,100,CNY,t,,,,14", "traded_at", "bad_type"),

@@ -1,0 +1,111 @@
+"""API-key authentication and role checks, as ``Annotated`` dependencies.
+
+A key is sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. It is stored
+only as its SHA-256 (:func:`store.reference.hash_key`); the stored digest is compared in
+constant time, and the key itself is never logged nor echoed. A missing, unknown or
+revoked key answers 401; a valid key of the wrong role answers 403.
+
+Roles: ``exchange`` (pushes its own exchange's trades; the exchange comes from the key,
+never from the payload), ``admin`` (operations), ``read`` (published data). Reading is
+also open to any valid key and, unless ``require_read_key`` is set, to anonymous callers
+(:data:`OptionalReader`).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+
+from bcpi.errors import Forbidden, Unauthenticated
+from store import models
+from store.reference import hash_key
+
+ROLES = ("exchange", "admin", "read")
+READER_ROLES = ("read", "admin", "exchange")
+MAX_KEY_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id and role, and its exchange for ``exchange`` keys."""
+
+    key_id: int
+    role: str
+    exchange_id: int | None = None
+    exchange_code: str | None = None
+
+
+def presented_key(request: Request) -> str | None:
+    authorization = request.headers.get("authorization", "")
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    key = request.headers.get("x-api-key", "").strip()
+    return key or None
+
+
+def _lookup(request: Request, key: str) -> Principal | None:
+    if len(key) > MAX_KEY_LENGTH or not key.isascii():
+        return None
+    digest = hash_key(key)
+    with request.app.state.sessions() as session:
+        row = session.execute(
+            select(
+                models.ApiKey.id,
+                models.ApiKey.key_hash,
+                models.ApiKey.role,
+                models.ApiKey.revoked_at,
+                models.ApiKey.exchange_id,
+                models.Exchange.code,
+            )
+            .outerjoin(models.Exchange, models.Exchange.id == models.ApiKey.exchange_id)
+            .where(models.ApiKey.key_hash == digest)
+        ).first()
+    if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at:
+        return None
+    return Principal(row.id, row.role, row.exchange_id, row.code)
+
+
+def authenticate(request: Request) -> Principal:
+    key = presented_key(request)
+    if key is None:
+        raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
+    principal = _lookup(request, key)
+    if principal is None:
+        raise Unauthenticated("the API key is unknown or revoked")
+    return principal
+
+
+def require_roles(*roles: str):
+    """A dependency admitting a valid key whose role is one of ``roles``."""
+
+    def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"this needs a key of role {' or '.join(roles)}")
+        if principal.role == "exchange" and principal.exchange_id is None:
+            raise Forbidden("this exchange key belongs to no exchange")
+        return principal
+
+    return dependency
+
+
+def optional_reader(request: Request) -> Principal | None:
+    """The reader if a key was sent (401 if it is bad); ``None`` for anonymous reads,
+    which ``require_read_key`` turns into 401."""
+    if presented_key(request) is None:
+        if request.app.state.settings.require_read_key:
+            raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
+        return None
+    principal = authenticate(request)
+    if principal.role not in READER_ROLES:
+        raise Forbidden("this key may not read")
+    return principal
+
+
+ExchangePrincipal = Annotated[Principal, Depends(require_roles("exchange"))]
+AdminPrincipal = Annotated[Principal, Depends(require_roles("admin"))]
+ReaderPrincipal = Annotated[Principal, Depends(require_roles(*READER_ROLES))]
+OptionalReader = Annotated[Principal | None, Depends(optional_reader)]

@@ -1,0 +1,70 @@
+"""Mark published days for restatement when their trades change after publication.
+
+A (commodity, trading day) is published when it has a current assessment
+(``superseded_at IS NULL``). Late trades, cancels, amends and released held trades for
+such a day insert a ``RestatementMark``; the restatement sweep recomputes the day and
+clears it. An open mark with the same reason is not repeated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from store import models
+
+CHUNK = 500
+
+
+def published_days(session: Session, pairs: set[tuple[int, dt.date]]) -> set[tuple[int, dt.date]]:
+    found: set[tuple[int, dt.date]] = set()
+    ordered = sorted(pairs)
+    for start in range(0, len(ordered), CHUNK):
+        part = ordered[start : start + CHUNK]
+        found.update(
+            (c, d)
+            for c, d in session.execute(
+                select(models.Assessment.commodity_id, models.Assessment.date).where(
+                    models.Assessment.superseded_at.is_(None),
+                    tuple_(models.Assessment.commodity_id, models.Assessment.date).in_(part),
+                )
+            )
+        )
+    return found
+
+
+def mark_published_days(
+    session: Session, candidates: Iterable[tuple[int, dt.date, str]], *, now: dt.datetime
+) -> int:
+    """Insert a mark for each (commodity id, day, reason) whose day is published."""
+    candidates = {(int(c), d, r) for c, d, r in candidates if c is not None and d is not None}
+    if not candidates:
+        return 0
+    published = published_days(session, {(c, d) for c, d, _ in candidates})
+    wanted = {m for m in candidates if (m[0], m[1]) in published}
+    if not wanted:
+        return 0
+    open_marks = {
+        (c, d, r)
+        for c, d, r in session.execute(
+            select(
+                models.RestatementMark.commodity_id,
+                models.RestatementMark.date,
+                models.RestatementMark.reason,
+            ).where(
+                models.RestatementMark.cleared_at.is_(None),
+                tuple_(models.RestatementMark.commodity_id, models.RestatementMark.date).in_(
+                    sorted({(c, d) for c, d, _ in wanted})
+                ),
+            )
+        )
+    }
+    new = sorted(wanted - open_marks)
+    session.add_all(
+        models.RestatementMark(commodity_id=c, date=d, reason=r, marked_at=now) for c, d, r in new
+    )
+    session.flush()
+    return len(new)
