@@ -188,7 +188,7 @@ def _summary(result: Any) -> Any:
         return {
             k: _summary(v)
             for k, v in dataclasses.asdict(result).items()
-            if isinstance(v, str | int | float | bool | dict | list | type(None))
+            if isinstance(v, str | int | float | bool | dict | list | dt.date | type(None))
         }
     if isinstance(result, dict):
         return {str(k): _summary(v) for k, v in result.items()}
