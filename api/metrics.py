@@ -156,23 +156,44 @@ class DatabaseCollector:
         now = self.now
         ingest = CounterMetricFamily(
             "bcpi_ingest_rows",
-            "Trade rows received, by exchange and outcome (accepted, duplicate, rejected)",
+            "Trade rows received, by exchange and outcome",
             labels=["exchange", "outcome"],
         )
-        for code, accepted, duplicates, rejected in session.execute(
+        outcomes = {
+            "accepted": models.IngestBatch.accepted,
+            "duplicate": models.IngestBatch.duplicates,
+            "rejected": models.IngestBatch.rejected,
+            "held": models.IngestBatch.held,
+            "revised": models.IngestBatch.revised,
+        }
+        for code, *sums in session.execute(
             select(
                 models.Exchange.code,
-                func.coalesce(func.sum(models.IngestBatch.accepted), 0),
-                func.coalesce(func.sum(models.IngestBatch.duplicates), 0),
-                func.coalesce(func.sum(models.IngestBatch.rejected), 0),
+                *(func.coalesce(func.sum(column), 0) for column in outcomes.values()),
             )
             .join(models.IngestBatch, models.IngestBatch.exchange_id == models.Exchange.id)
             .group_by(models.Exchange.code)
         ):
-            ingest.add_metric([code, "accepted"], accepted)
-            ingest.add_metric([code, "duplicate"], duplicates)
-            ingest.add_metric([code, "rejected"], rejected)
+            for outcome, total in zip(outcomes, sums, strict=True):
+                ingest.add_metric([code, outcome], total)
         yield ingest
+
+        reasons = CounterMetricFamily(
+            "bcpi_ingest_rejections",
+            "Rejected trade rows, by exchange and reason code",
+            labels=["exchange", "reason"],
+        )
+        totals: dict[tuple[str, str], int] = {}
+        for code, by_reason in session.execute(
+            select(models.Exchange.code, models.IngestBatch.rejections_by_reason)
+            .join(models.IngestBatch, models.IngestBatch.exchange_id == models.Exchange.id)
+            .where(models.IngestBatch.rejected > 0)
+        ):
+            for reason, count in (by_reason or {}).items():
+                totals[(code, reason)] = totals.get((code, reason), 0) + int(count)
+        for (code, reason), count in sorted(totals.items()):
+            reasons.add_metric([code, reason], count)
+        yield reasons
 
         slots = GaugeMetricFamily(
             "bcpi_job_runs", "Job slots by their current outcome", labels=["job", "outcome"]

@@ -7,32 +7,23 @@ import functools
 from typing import Annotated, Any
 
 from alembic.runtime.migration import MigrationContext
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from api.auth import AdminPrincipal
 from api.metrics import RequestMetrics, exposition, fixing_overdue
 from bcpi.calendar import TradingCalendar, calendar_from_settings
 from bcpi.errors import BcpiError
 from bcpi.settings import Settings
 from scheduler.jobs import JOBS
-from store import models
 from store.migrate import head_revisions
 from store.models_ops import JobRun, SchedulerInstance
-from store.reference import hash_key
 
 router = APIRouter(tags=["operations"])
-
-
-class NotAuthenticated(BcpiError):
-    status_code = 401
-
-
-class NotAllowed(BcpiError):
-    status_code = 403
 
 
 def _sessions(request: Request):
@@ -46,33 +37,6 @@ def _read_session(request: Request):
 
 
 ReadSession = Annotated[Session, Depends(_read_session)]
-
-
-def _admin(
-    session: ReadSession,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
-) -> models.ApiKey:
-    key = x_api_key
-    if authorization and authorization.lower().startswith("bearer "):
-        key = authorization[7:].strip()
-    if not key:
-        raise NotAuthenticated(
-            "an admin API key is required (Authorization: Bearer … or X-API-Key)"
-        )
-    row = session.scalar(
-        select(models.ApiKey).where(
-            models.ApiKey.key_hash == hash_key(key), models.ApiKey.revoked_at.is_(None)
-        )
-    )
-    if row is None:
-        raise NotAuthenticated("unknown or revoked API key")
-    if row.role != "admin":
-        raise NotAllowed(f"this endpoint needs an admin key, not a {row.role} key")
-    return row
-
-
-AdminKey = Annotated[models.ApiKey, Depends(_admin)]
 
 
 @functools.cache
@@ -181,7 +145,7 @@ def _run_out(row: JobRun) -> JobRunOut:
 def ops_jobs(
     request: Request,
     session: ReadSession,
-    _key: AdminKey,
+    _admin: AdminPrincipal,
     job: Annotated[str | None, Query(description="Only this job")] = None,
     outcome: Annotated[
         str | None, Query(pattern="^(running|succeeded|failed)$", description="Only this outcome")
