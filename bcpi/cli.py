@@ -313,6 +313,59 @@ def demo(
     _run_server(settings, with_scheduler=True)
 
 
+rebalance_app = typer.Typer(help="The annual reweighting of the composite.", no_args_is_help=True)
+app.add_typer(rebalance_app, name="rebalance")
+
+
+@rebalance_app.command("announce")
+def rebalance_announce(
+    year: Annotated[int, typer.Option("--year", help="Year the new weights take effect.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Compute the weights effective in YEAR and store them as announced."""
+    from index.rebalance import announce
+    from store.bootstrap import prepare_database
+    from store.db import session_scope
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    catalogue = load_catalogue(settings.catalogue_path)
+    prepare_database(engine, catalogue)
+    try:
+        with session_scope(engine) as session:
+            report = announce(session, year, dt.datetime.now(dt.UTC), catalogue=catalogue)
+    except BcpiError as exc:
+        _fail(exc)
+    _say(report.message)
+    for code, weight in sorted(report.weights.items(), key=lambda item: -item[1]):
+        typer.echo(f"{code}\t{weight:.6f}")
+
+
+@rebalance_app.command("apply")
+def rebalance_apply(
+    on: Annotated[
+        dt.datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="The effective date.")
+    ],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Make the announced weights due on DATE the composite's and the sectors' weights."""
+    from index.rebalance import apply
+    from store.bootstrap import prepare_database
+    from store.db import session_scope
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    try:
+        with session_scope(engine) as session:
+            report = apply(session, on.date(), dt.datetime.now(dt.UTC))
+    except BcpiError as exc:
+        _fail(exc)
+    _say(report.message)
+    for code, constant in report.constants.items():
+        _say(f"  {code}: normalising constant {constant:.6f}")
+
+
 def main() -> None:
     from bcpi.logging import configure_logging
 

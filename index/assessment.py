@@ -94,7 +94,12 @@ def failed_tests(shortfall: int) -> list[str]:
 
 def _column(name: str, values, dtype) -> np.ndarray:
     try:
-        array = np.ascontiguousarray(values, dtype=dtype)
+        array = np.ascontiguousarray(values)
+        if dtype is np.int64 and array.dtype.kind in "iu" and array.dtype.itemsize <= 8:
+            if array.dtype == np.uint64:
+                array = array.astype(np.int64)
+        elif array.dtype != dtype:
+            array = np.ascontiguousarray(array, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(name, f"cannot be read as {np.dtype(dtype)}: {exc}") from None
     if array.ndim != 1:
@@ -131,18 +136,6 @@ def _chunks(bounds: np.ndarray) -> np.ndarray:
     starts = np.searchsorted(cumulative, targets, side="left")
     starts[0], starts[-1] = 0, n_groups
     return np.unique(starts).astype(np.int64)
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _sorted_by_commodity_and_time(commodity, time):
-    n = commodity.size
-    bad = 0
-    for j in numba.prange(1, n):
-        if commodity[j] < commodity[j - 1] or (
-            commodity[j] == commodity[j - 1] and time[j] < time[j - 1]
-        ):
-            bad += 1
-    return bad == 0
 
 
 def assess_windows(
@@ -187,21 +180,29 @@ def assess_windows(
         raise InvalidInput("closes", "cut-offs must be strictly increasing")
     n_commodities = closes.shape[0]
     _check_parameters(parameters, n_commodities)
-    if n:
-        for name, array in (("price", prices), ("quantity", quantities)):
-            if not (np.all(np.isfinite(array)) and np.all(array > 0)):
-                raise InvalidInput(name, "every value must be finite and > 0")
-        if commodity.min() < 0 or commodity.max() >= n_commodities:
-            raise InvalidInput("commodity_id", f"every id must lie in [0, {n_commodities})")
-        if exchanges.min() < 0 or exchanges.max() > MAX_EXCHANGE_ID:
-            raise InvalidInput("exchange_id", f"every id must lie in [0, {MAX_EXCHANGE_ID}]")
-    n_exchanges = int(exchanges.max()) + 1 if n else 1
+    problems, top_exchange = kernel.validate(
+        commodity,
+        instants,
+        prices,
+        quantities,
+        exchanges,
+        n_commodities,
+        MAX_EXCHANGE_ID,
+        presorted,
+    )
+    for bit, field, reason in (
+        (kernel.BAD_PRICE, "price", "every value must be finite and > 0"),
+        (kernel.BAD_QUANTITY, "quantity", "every value must be finite and > 0"),
+        (kernel.BAD_COMMODITY, "commodity_id", f"every id must lie in [0, {n_commodities})"),
+        (kernel.BAD_EXCHANGE, "exchange_id", f"every id must lie in [0, {MAX_EXCHANGE_ID}]"),
+        (kernel.UNSORTED, "traded_at_ms", "trades are not sorted by (commodity, time)"),
+    ):
+        if problems & bit:
+            raise InvalidInput(field, reason)
+    n_exchanges = int(top_exchange) + 1
 
     order = None
-    if presorted:
-        if not _sorted_by_commodity_and_time(commodity, instants):
-            raise InvalidInput("traded_at_ms", "trades are not sorted by (commodity, time)")
-    else:
+    if not presorted:
         order = np.lexsort((exchanges, quantities, prices, instants, commodity))
         commodity, instants = commodity[order], instants[order]
         prices, quantities, exchanges = prices[order], quantities[order], exchanges[order]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bcpi.errors import InvalidInput
-from index.kernels.chain import chain_linked_laspeyres
+from index.kernels import chain as kernel
 
 WEIGHT_TOLERANCE = 1e-9
 
@@ -54,11 +54,7 @@ def _check_weights(name: str, weights: np.ndarray, n_items: int) -> np.ndarray:
 
 def forward_fill(levels: np.ndarray) -> np.ndarray:
     """Each NaN after a column's first value takes the column's last value."""
-    filled = levels.copy()
-    for t in range(1, filled.shape[0]):
-        gap = np.isnan(filled[t])
-        filled[t, gap] = filled[t - 1, gap]
-    return filled
+    return kernel.forward_fill(np.ascontiguousarray(levels, dtype=np.float64))
 
 
 def chain_link(
@@ -118,7 +114,7 @@ def chain_link(
     period_of_row = np.searchsorted(start_days, days, side="right").astype(np.int64) - 1
     period_reference = np.searchsorted(days, start_days, side="left").astype(np.int64) - 1
     period_reference[0] = base_row
-    values, constants = chain_linked_laspeyres(
+    values, constants = kernel.chain_linked_laspeyres(
         np.ascontiguousarray(filled),
         period_weights,
         np.maximum(period_of_row, 0),

@@ -111,6 +111,7 @@ def assess(
     rules = engine.rules()
     previous = step_trading_day(engine.calendar, days[0], -1)
     closes = window_closes(days, previous, [r.cutoff for r in rules], engine.zone)
+    scheduled = closes.copy()
     if until is not None:
         closes[:, -1] = np.maximum(np.minimum(closes[:, -1], epoch_ms(until)), closes[:, -2] + 1)
     trades = store_io.load_trades(session, int(closes.min()), int(closes.max()), reference)
@@ -167,8 +168,10 @@ def assess(
             window = {
                 "trading_day": day.isoformat(),
                 "opens_after": _local_iso(closes[c, d], engine.zone),
-                "closes_at": _local_iso(closes[c, d + 1], engine.zone),
+                "closes_at": _local_iso(scheduled[c, d + 1], engine.zone),
             }
+            if until is not None:
+                window["trades_through"] = until.astimezone(engine.zone).isoformat()
             statistics = {
                 "window_trades": int(stats.window_trades[c, d]),
                 "lot_trades": int(stats.lot_trades[c, d]),
@@ -207,7 +210,11 @@ def assess(
                 "fallback": decision.name,
                 "rationale": rationale,
             }
-            row["inputs_hash"] = canonical_hash(row | {"date": day.isoformat()})
+            # The instant of an intraday view is not an input: the trades seen by then are.
+            stable = {**rationale, "window": {**window, "trades_through": None}}
+            row["inputs_hash"] = canonical_hash(
+                row | {"date": day.isoformat(), "rationale": stable}
+            )
             rows.append(row)
             report.fallbacks[decision.name] = report.fallbacks.get(decision.name, 0) + 1
     report.assessments = publish_vintages(

@@ -246,3 +246,98 @@ def assess_all(commodity, time, price, quantity, exchange, closes, rules):
             ]
             out[(c, j - 1)] = assess_window(window, rules[c])
     return out
+
+
+# Index levels and weights.
+
+
+def chain_linked_index(days, levels, weight_sets, base_day, base_value):
+    """{day: value}: chain-linked Laspeyres by its definition, one day at a time.
+
+    ``levels`` is {day: {item: level}} (an item missing on a day keeps its last level);
+    ``weight_sets`` is {effective_from: {item: weight}}. A period begins on the base day,
+    on each 1 January after it and on each weight set's effective date; within it
+    value(t) = value(r) × Σ w_i × level_i(t) / level_i(r), with r the last day before the
+    period (the base day for the first period, whose value is ``base_value``).
+    """
+    days = sorted(d for d in days if d >= base_day)
+    filled, last = {}, {}
+    for day in sorted(levels):
+        last.update(levels[day])
+        filled[day] = dict(last)
+    starts = {base_day}
+    starts |= {type(base_day)(y, 1, 1) for y in range(base_day.year + 1, days[-1].year + 1)}
+    starts |= {d for d in weight_sets if base_day < d <= days[-1]}
+
+    def period_start(day):
+        return max(s for s in starts if s <= day)
+
+    def weights(start):
+        return weight_sets[max(d for d in weight_sets if d <= max(start, base_day))]
+
+    values = {}
+    for day in days:
+        start = period_start(day)
+        if start == base_day:
+            reference, constant = base_day, base_value
+        else:
+            reference = max(d for d in days if d < start)
+            constant = values[reference]
+        w = weights(start)
+        values[day] = constant * math.fsum(w[i] * filled[day][i] / filled[reference][i] for i in w)
+    return values
+
+
+def capped_weights(targets, sectors, commodity_cap, sector_cap, floor):
+    """Weights w_i = clip(a × t_i, floor, cap), a common factor a for every sector except
+    those that would exceed the sector cap, which get the factor that makes them sum to
+    it; a is the factor that makes all weights sum to 1. Each factor found by bisection.
+    """
+
+    def clipped(items, factor):
+        return [min(max(targets[i] * factor, floor), commodity_cap) for i in items]
+
+    def solve(items, total):
+        lo, hi = 0.0, 1.0
+        while math.fsum(clipped(items, hi)) < total and hi < 1e300:
+            hi *= 2
+        for _ in range(2000):
+            mid = (lo + hi) / 2
+            if mid in (lo, hi):
+                break
+            if math.fsum(clipped(items, mid)) < total:
+                lo = mid
+            else:
+                hi = mid
+        return hi
+
+    names = sorted(set(sectors))
+    everyone = range(len(targets))
+
+    def sector_total(name, factor):
+        return math.fsum(clipped([i for i in everyone if sectors[i] == name], factor))
+
+    def total(factor):
+        return math.fsum(min(sector_total(name, factor), sector_cap) for name in names)
+
+    lo, hi = 0.0, 1.0
+    while total(hi) < 1.0 and hi < 1e300:
+        hi *= 2
+    for _ in range(2000):
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):
+            break
+        if total(mid) < 1.0:
+            lo = mid
+        else:
+            hi = mid
+    factor = hi
+    weights = [0.0] * len(targets)
+    for name in names:
+        members = [i for i in everyone if sectors[i] == name]
+        own = factor
+        if sector_total(name, factor) > sector_cap:
+            own = solve(members, sector_cap)
+        for i, w in zip(members, clipped(members, own), strict=True):
+            weights[i] = w
+    return weights

@@ -29,6 +29,62 @@ SHORT_EXCHANGES = 4
 SHARE_ABOVE_CAP = 8
 
 
+BAD_PRICE = 1
+BAD_QUANTITY = 2
+BAD_COMMODITY = 4
+BAD_EXCHANGE = 8
+UNSORTED = 16
+
+
+@njit_parallel
+def validate(commodity, time, price, quantity, exchange, n_commodities, max_exchange, presorted):
+    """One parallel pass over every input: (bit set of the problems found, largest exchange id).
+
+    Prices and quantities must be finite and > 0; commodity ids in ``[0, n_commodities)``;
+    exchange ids in ``[0, max_exchange]``; with ``presorted``, the trades sorted by
+    (commodity, time).
+    """
+    n = price.size
+    n_chunks = min(n, 64)
+    found = np.zeros(max(n_chunks, 1), dtype=np.int64)
+    highest = np.zeros(max(n_chunks, 1), dtype=np.int64)
+    for chunk in prange(n_chunks):
+        lo = chunk * n // n_chunks
+        hi = (chunk + 1) * n // n_chunks
+        prices_ok = True
+        quantities_ok = True
+        commodities_ok = True
+        exchanges_ok = True
+        sorted_ok = True
+        top = 0
+        for j in range(lo, hi):
+            p = price[j]
+            q = quantity[j]
+            c = commodity[j]
+            e = exchange[j]
+            prices_ok &= (p > 0.0) & (p < np.inf)
+            quantities_ok &= (q > 0.0) & (q < np.inf)
+            commodities_ok &= (c >= 0) & (c < n_commodities)
+            exchanges_ok &= (e >= 0) & (e <= max_exchange)
+            top = max(top, e)
+        if presorted:
+            for j in range(max(lo, 1), hi):
+                before, c = commodity[j - 1], commodity[j]
+                sorted_ok &= (before < c) | ((before == c) & (time[j - 1] <= time[j]))
+        found[chunk] = (
+            (0 if prices_ok else BAD_PRICE)
+            | (0 if quantities_ok else BAD_QUANTITY)
+            | (0 if commodities_ok else BAD_COMMODITY)
+            | (0 if exchanges_ok else BAD_EXCHANGE)
+            | (0 if sorted_ok else UNSORTED)
+        )
+        highest[chunk] = top
+    result = 0
+    for chunk in range(found.size):
+        result |= found[chunk]
+    return result, highest.max()
+
+
 @njit_parallel
 def window_bounds(segment_starts, time, closes):
     """``bounds[c, j]``: position of commodity c's first trade after ``closes[c, j]``.

@@ -8,6 +8,18 @@ from index.jit import njit
 
 
 @njit
+def forward_fill(levels):
+    """Each NaN after a column's first value takes the column's last value."""
+    filled = levels.copy()
+    n_rows, n_items = filled.shape
+    for t in range(1, n_rows):
+        for i in range(n_items):
+            if np.isnan(filled[t, i]):
+                filled[t, i] = filled[t - 1, i]
+    return filled
+
+
+@njit
 def chain_linked_laspeyres(
     levels, period_weights, period_of_row, period_reference, base_row, base_value
 ):
