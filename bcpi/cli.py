@@ -18,6 +18,10 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 exchanges_app = typer.Typer(help="Exchanges and their API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(exchanges_app, name="exchanges")
+keys_app = typer.Typer(help="Admin and read API keys.", no_args_is_help=True)
+fx_app = typer.Typer(help="The daily FX table used to normalise prices.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(fx_app, name="fx")
 
 DatabaseUrl = Annotated[
     str | None,
@@ -82,34 +86,107 @@ def exchanges_add(
     typer.echo(key)
 
 
+@exchanges_app.command("rotate-key")
+def exchanges_rotate_key(code: str, database_url: DatabaseUrl = None) -> None:
+    """Revoke the exchange's keys and print a new one alone on stdout (shown once)."""
+    from store.bootstrap import prepare_database
+    from store.db import session_scope
+    from store.reference import rotate_exchange_key
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    try:
+        with session_scope(engine) as session:
+            _, key = rotate_exchange_key(session, code)
+    except BcpiError as exc:
+        _fail(exc)
+    _say(f"the keys of exchange {code} are revoked; its new API key follows (shown once)")
+    typer.echo(key)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option("--role", help="admin or read.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an admin or read key; prints it alone on stdout (shown once)."""
+    from store.bootstrap import prepare_database
+    from store.db import session_scope
+    from store.reference import create_key
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    try:
+        with session_scope(engine) as session:
+            key = create_key(session, role)
+    except BcpiError as exc:
+        _fail(exc)
+    _say(f"new {role} key follows (it is not stored and cannot be shown again)")
+    typer.echo(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's first 12 characters.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke the key that starts with PREFIX."""
+    from store.db import session_scope
+    from store.reference import revoke_key
+
+    settings = _settings(database_url)
+    with session_scope(_engine(settings)) as session:
+        revoked = revoke_key(session, prefix)
+    if not revoked:
+        _say(f"error: no live key starts with {prefix!r}")
+        raise typer.Exit(code=2)
+    _say(f"revoked {revoked} key(s)")
+
+
+@fx_app.command("load")
+def fx_load(
+    file: Annotated[Path, typer.Argument(help="CSV: date,currency,cny_per_unit.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Load daily FX rates (CNY per unit of each currency); releases held trades."""
+    from ingest.commands import load_fx_file
+    from store.bootstrap import prepare_database
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    catalogue = load_catalogue(settings.catalogue_path)
+    prepare_database(engine, catalogue)
+    try:
+        result = load_fx_file(engine, catalogue, settings, file)
+    except BcpiError as exc:
+        _fail(exc)
+    _say(
+        f"{file.name}: {result.inserted} rates loaded, {result.unchanged} already known;"
+        f" {result.released} held trades released"
+    )
+
+
 @app.command()
 def ingest(
     files: Annotated[list[Path], typer.Argument(help="CSV or Parquet trade files.")],
     exchange: Annotated[str, typer.Option("--exchange", help="Code of the sending exchange.")],
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Validate and store trade files; rejected rows go to FILE.rejected.csv beside each."""
-    from ingest.service import ingest_file, write_rejections
+    """Validate and store trade files of any size in committed batches, with a progress bar
+    and a summary by reason code; rejected rows go to FILE.rejected.csv beside each."""
+    from ingest.commands import ingest_files
     from store.bootstrap import prepare_database
-    from store.db import session_scope
 
     settings = _settings(database_url)
     engine = _engine(settings)
     catalogue = load_catalogue(settings.catalogue_path)
     prepare_database(engine, catalogue)
-    for path in files:
-        try:
-            with session_scope(engine) as session:
-                result = ingest_file(session, catalogue, path, exchange)
-        except BcpiError as exc:
-            _fail(exc)
-        _say(f"{path.name}: batch {result.batch_id}: {_counts(result)}")
-        if result.rejections:
-            out = path.with_name(path.name + ".rejected.csv")
-            write_rejections(result.rejections, out)
-            for r in result.rejections[:20]:
-                _say(f"  row {r.row} ({r.trade_id}): {r.field}: {r.code}: {r.message}")
-            _say(f"  all rejected rows: {out}")
+    try:
+        ingest_files(engine, catalogue, settings, files, exchange)
+    except BcpiError as exc:
+        _fail(exc)
 
 
 @app.command("compute")
@@ -364,6 +441,97 @@ def rebalance_apply(
     _say(report.message)
     for code, constant in report.constants.items():
         _say(f"  {code}: normalising constant {constant:.6f}")
+
+
+audit_app = typer.Typer(
+    help="Audit: the archive's hash chain; replays of published values.", no_args_is_help=True
+)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(database_url: DatabaseUrl = None) -> None:
+    """Re-hash every archived batch and walk the hash chain; name every batch that fails."""
+    from audit.commands import verify_command
+    from store.bootstrap import prepare_database
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    raise typer.Exit(code=verify_command(engine, settings))
+
+
+@audit_app.command("replay")
+def audit_replay(
+    date: Annotated[
+        list[dt.datetime] | None,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="A published date (repeatable)."),
+    ] = None,
+    all_dates: Annotated[
+        bool, typer.Option("--all", help="Every published date.")
+    ] = False,
+    index: Annotated[str | None, typer.Option("--index", help="Only this index's values.")] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the scratch database here (default: temporary).")
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Recompute the values published for DATE from the archived batches, the journal and
+    the recorded methodology; report bit-identical or every difference."""
+    from api.db import read_engine_for
+    from audit.commands import replay_command
+
+    if bool(date) == all_dates:
+        _say("error: give --date D (one or more) or --all")
+        raise typer.Exit(code=2)
+    settings = _settings(database_url)
+    engine = read_engine_for(settings.database_url, settings.sqlite_busy_timeout_ms)
+    code = replay_command(
+        engine,
+        settings,
+        load_catalogue(settings.catalogue_path),
+        dates=[d.date() for d in date] if date else None,
+        index_code=index,
+        workdir=workdir,
+    )
+    raise typer.Exit(code=code)
+
+
+reliability_app = typer.Typer(help="Reliability harnesses (test tooling).", no_args_is_help=True)
+app.add_typer(reliability_app, name="reliability")
+
+
+@reliability_app.command("crash")
+def reliability_crash(
+    cycles: Annotated[int, typer.Option(min=1, help="Kill-and-restart cycles.")] = 200,
+    database: Annotated[str, typer.Option(help="sqlite or postgresql.")] = "sqlite",
+    postgres_url: Annotated[
+        str, typer.Option(help="Server for --database postgresql (a database is created).")
+    ] = "postgresql://postgres@127.0.0.1:5432/test",
+    seed: Annotated[int, typer.Option(help="Random seed of kills and workload.")] = 7,
+    negative_control: Annotated[
+        bool,
+        typer.Option(help="Break durability on purpose (ack before commit): must report loss."),
+    ] = False,
+    workdir: Annotated[Path | None, typer.Option(help="Keep files here.")] = None,
+) -> None:
+    """Push trades over HTTP while SIGKILLing the server at random instants and fixed
+    points; restart, retry, and check that nothing acknowledged is lost or doubled."""
+    from reliability.crash import crash_command
+
+    if database not in ("sqlite", "postgresql"):
+        _say("error: --database is sqlite or postgresql")
+        raise typer.Exit(code=2)
+    raise typer.Exit(
+        code=crash_command(
+            cycles=cycles,
+            database=database,
+            postgres_url=postgres_url,
+            seed=seed,
+            negative_control=negative_control,
+            workdir=workdir,
+        )
+    )
 
 
 def main() -> None:

@@ -91,7 +91,7 @@ def normalised_columns(rules: FeedRules, fx: FxTable, present: set[str]) -> list
     adjustments = [
         _json_member(
             "unit_factor",
-            pl.when(pl.col("unit") != pl.col("spec_unit")).then(pl.col("unit_factor")),
+            pl.when(pl.col("unit_factor") != 1.0).then(pl.col("unit_factor")),
         ),
         _json_member("dry_factor", pl.when(pl.col("wet")).then(pl.col("dry_factor"))),
         _json_member("fx_rate", pl.when(converted).then(pl.col("fx_rate"))),

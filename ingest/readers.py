@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import queue
+import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +69,47 @@ def feed_batches(path: Path, rows: int) -> Iterator[pl.DataFrame]:
             pending, held = ([rest], rest.height) if rest.height else ([], 0)
     if held:
         yield pl.concat(pending, how="vertical") if len(pending) > 1 else pending[0]
+
+
+def prefetched(batches: Iterator[pl.DataFrame], depth: int = 1) -> Iterator[pl.DataFrame]:
+    """``batches``, read ahead by a thread (at most ``depth`` waiting), so reading the next
+    batch overlaps with processing this one. Errors of the reader surface in order."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def reader() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put((batch, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put((done, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            slots.put((None, exc))
+
+    thread = threading.Thread(target=reader, name="feed-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            batch, error = slots.get()
+            if error is not None:
+                raise error
+            if batch is done:
+                return
+            yield batch
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                slots.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.1)
 
 
 def media_format(content_type: str | None) -> str:

@@ -26,6 +26,7 @@ import polars as pl
 from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.orm import Session
 
+from audit.chain import chain_batch
 from bcpi.catalogue import Catalogue
 from bcpi.errors import BcpiError, Forbidden, IngestError
 from bcpi.settings import Settings, get_settings
@@ -34,7 +35,7 @@ from ingest.fields import ALL_FIELDS, EXCHANGE_FIELD, TradeStatus
 from ingest.fx import fx_table
 from ingest.marks import mark_published_days, published_days
 from ingest.normalise import stored_frame
-from ingest.readers import feed_batches, feed_format, scan_feed
+from ingest.readers import feed_batches, feed_format, prefetched, scan_feed
 from ingest.results import IngestResult, Rejection
 from ingest.revisions import apply_revisions
 from ingest.rules import FeedRules, FxTable, day_bounds, feed_rules
@@ -45,6 +46,7 @@ from ingest.validate import (
     ROW,
     validated_frame,
 )
+from reliability.faults import fault_point
 from store import models
 from store.db import session_scope
 from store.reference import get_exchange
@@ -234,6 +236,7 @@ def ingest_batch(
             pl.lit(0).alias("revision"),
         ),
     )
+    fault_point("mid_batch")  # test-only (BCPI_FAULT_POINT); inert otherwise
     held = 0
     if new.filter(pl.col("status") == TradeStatus.HELD.value).height:
         held = session.scalar(
@@ -280,6 +283,7 @@ def ingest_batch(
     )
     batch.held, batch.revised = result.held, revised.cancelled + revised.amended
     batch.rejections_by_reason = dict(by_reason) or None
+    chain_batch(session, batch)
     session.flush()
     if keep_rejected_rows and result.rejections:
         result.rejected_rows = _rejected_rows(checked, result.rejections)
@@ -377,7 +381,7 @@ def ingest_file(
 
 
 def _read_batches(path: Path, rows: int) -> Iterator[pl.DataFrame]:
-    batches = feed_batches(path, rows)
+    batches = prefetched(feed_batches(path, rows))
     done = 0
     while True:
         try:
@@ -405,7 +409,7 @@ class _RejectionWriter:
 
     def write(self, rows: pl.DataFrame | None) -> None:
         if self._file is not None and rows is not None and rows.height:
-            rows.select(REJECTED_ROW_SCHEMA).write_csv(self._file, include_header=False)
+            rows.select(list(REJECTED_ROW_SCHEMA)).write_csv(self._file, include_header=False)
 
     def close(self) -> None:
         if self._file is not None:

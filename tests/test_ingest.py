@@ -134,3 +134,109 @@ def test_unknown_exchange_and_unreadable_file_are_clear_errors(
     with pytest.raises(IngestError, match="cannot be read"), session_scope(engine) as s:
         ingest_file(s, catalogue, broken, exchange)
     assert _trade_count(engine) == 0
+
+
+def _rows(n: int, start: int = 0) -> list[str]:
+    return [
+        f"F{i},REBAR,2025-03-03T10:00:00+08:00,{3000 + i},10,CNY,t,,,,{i}" for i in range(start, n)
+    ]
+
+
+def test_a_large_file_goes_in_batches_that_share_its_archive(engine, catalogue, exchange, tmp_path):
+    import hashlib
+
+    rows = _rows(10)
+    rows[6] = rows[6].replace(",10,CNY", ",0,CNY")  # row 7 of the file
+    path = _write(tmp_path, rows)
+    rejected = tmp_path / "feed.csv.rejected.csv"
+    seen = []
+    result = ingest_file(
+        engine,
+        catalogue,
+        path,
+        exchange,
+        archive_dir=tmp_path / "archive",
+        rows_per_batch=4,
+        rejected_path=rejected,
+        progress=seen.append,
+    )
+    assert (result.rows, result.accepted, result.rejected) == (10, 9, 1)
+    assert seen == [4, 4, 2] and len(result.batch_ids) == 3
+    assert [(r.row, r.code) for r in result.rejections] == [(7, "non_positive_quantity")]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with session_scope(engine) as session:
+        batches = session.scalars(select(models.IngestBatch).order_by(models.IngestBatch.id)).all()
+        assert [(b.first_row, b.rows_total, b.accepted) for b in batches] == [
+            (1, 4, 4),
+            (5, 4, 3),
+            (9, 2, 2),
+        ]
+        assert {(b.sha256, b.archive_path, b.source, b.format) for b in batches} == {
+            (digest, f"BJCX/{digest[:2]}/{digest}.csv", "file", "csv")
+        }
+    assert (tmp_path / "archive" / "BJCX" / digest[:2] / f"{digest}.csv").read_bytes() == (
+        path.read_bytes()
+    )
+    written = pl.read_csv(rejected, infer_schema=False)
+    assert written.select("row", "field", "code", "trade_id", "quantity").rows() == [
+        ("7", "quantity", "non_positive_quantity", "F6", "0")
+    ]
+
+
+def test_an_interrupted_file_keeps_its_committed_batches_and_resumes(
+    engine, catalogue, exchange, tmp_path
+):
+    path = _write(tmp_path, _rows(12))
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_two(rows: int, done=[]) -> None:  # noqa: B006 - counts calls
+        done.append(rows)
+        if len(done) == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        ingest_file(
+            engine,
+            catalogue,
+            path,
+            exchange,
+            rows_per_batch=4,
+            archive_dir=tmp_path / "archive",
+            progress=stop_after_two,
+        )
+    assert _trade_count(engine) == 8  # two whole batches, committed
+
+    again = ingest_file(
+        engine, catalogue, path, exchange, rows_per_batch=4, archive_dir=tmp_path / "archive"
+    )
+    assert (again.accepted, again.duplicates) == (4, 8)
+    assert _trade_count(engine) == 12
+
+
+def test_an_unreadable_line_is_a_clear_error(engine, catalogue, exchange, tmp_path):
+    broken = [*_rows(9), "F9,REBAR,2025-03-03T10:00:00+08:00,3009,10,CNY,t,,,,9,extra,fields"]
+    path = _write(tmp_path, broken)
+    with pytest.raises(IngestError, match=r"feed\.csv: cannot be read as a trade feed"):
+        ingest_file(engine, catalogue, path, exchange, archive_dir=tmp_path / "archive")
+
+
+def test_a_file_in_one_session_is_one_transaction(engine, catalogue, exchange, tmp_path):
+    broken = [*_rows(9), "F9,REBAR,2025-03-03T10:00:00+08:00,3009,10,CNY,t,,,,9,extra,fields"]
+    path = _write(tmp_path, broken)
+    with pytest.raises(IngestError), session_scope(engine) as session:
+        ingest_file(
+            session, catalogue, path, exchange, rows_per_batch=4, archive_dir=tmp_path / "archive"
+        )
+    assert _trade_count(engine) == 0
+
+
+def test_a_header_only_file_is_an_empty_batch(engine, catalogue, exchange, tmp_path):
+    path = _write(tmp_path, [])
+    result = ingest_file(engine, catalogue, path, exchange, archive_dir=tmp_path / "archive")
+    assert (result.rows, result.accepted, len(result.batch_ids)) == (0, 0, 1)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(IngestError):
+        ingest_file(engine, catalogue, empty, exchange, archive_dir=tmp_path / "archive")

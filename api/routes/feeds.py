@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from api.auth import AdminPrincipal
 from api.deps import SessionDep, SettingsDep
+from api.params import EARLIEST, LATEST
+from bcpi.errors import InvalidRange
 from ingest.rules import day_bounds
 from store import models
 from store.models_feeds import TradeRevision
@@ -108,6 +110,8 @@ def feed_health(
     accepted, duplicate, rejected (rate and reasons) and held, the trades stored, and gaps
     in the exchange's sequence numbers."""
     day = date or dt.datetime.now(settings.zone).date()
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise InvalidRange(f"date must be between {EARLIEST:%Y} and {LATEST:%Y}", field="date")
     start, stop = day_bounds(day, settings.timezone)
     out = []
     for exchange in session.scalars(select(models.Exchange).order_by(models.Exchange.code)):

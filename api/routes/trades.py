@@ -31,9 +31,10 @@ from bcpi.errors import (
     UnsupportedMediaType,
 )
 from ingest.archive import archive_bytes
-from ingest.fields import ALL_FIELDS, Reason
+from ingest.fields import ALL_FIELDS, NUMERIC_QUALITY_FIELDS, Reason
 from ingest.readers import GzipLimiter, media_format, read_body
 from ingest.service import BatchRejected, check_exchange_column, ingest_frame
+from reliability.faults import acknowledge_before_commit, fault_point
 from store import models
 from store.models_feeds import IdempotencyRecord, TradeRevision
 
@@ -46,6 +47,26 @@ FEED_MEDIA_TYPES = {
     "text/csv": "a header line, then one trade per line",
     "application/vnd.apache.parquet": "a Parquet file",
     "application/vnd.apache.arrow.stream": "an Arrow IPC stream",
+}
+_TEXT_OR_NUMBER = {"type": ["number", "string"]}
+# A trade as a JSON object (documentation: rows are checked one by one, never by this).
+TRADE_OBJECT = {
+    "type": "object",
+    "properties": {
+        **{name: {"type": "string"} for name in ALL_FIELDS},
+        **{name: _TEXT_OR_NUMBER for name in ("price", "quantity", *NUMERIC_QUALITY_FIELDS)},
+        "traded_at": {"type": ["string", "integer"]},
+        "seq": {"type": ["integer", "string"]},
+        "action": {"enum": ["new", "cancel", "amend"]},
+        "exchange": {"type": "string", "description": "if given, the key's own exchange"},
+    },
+}
+FEED_SCHEMAS = {
+    "application/json": {"type": "array", "items": {**TRADE_OBJECT, "required": ["trade_id"]}},
+    "application/x-ndjson": {"type": "string"},
+    "text/csv": {"type": "string"},
+    "application/vnd.apache.parquet": {"type": "string", "format": "binary"},
+    "application/vnd.apache.arrow.stream": {"type": "string", "format": "binary"},
 }
 
 
@@ -207,6 +228,7 @@ def _push(
                     )
                 )
                 session.flush()
+            acknowledge_before_commit(answer)  # test-only (BCPI_FAULT_*); inert otherwise
     except BatchRejected as exc:
         return _rejected_answer(exc)
     except IntegrityError:
@@ -218,6 +240,7 @@ def _push(
         if record is None:
             raise
         return _replay(record, request_hash)
+    fault_point("after_commit")  # test-only (BCPI_FAULT_POINT); inert otherwise
     return Response(answer, media_type="application/json")
 
 
@@ -229,11 +252,26 @@ def _push(
         "requestBody": {
             "required": True,
             "content": {
-                media: {"schema": {"description": d}} for media, d in FEED_MEDIA_TYPES.items()
+                media: {"schema": {**FEED_SCHEMAS[media], "description": d}}
+                for media, d in FEED_MEDIA_TYPES.items()
             },
         }
     },
     responses={
+        200: {
+            "links": {
+                name: {
+                    "operationId": operation,
+                    "parameters": {"trade_id": "$request.body#/0/trade_id"},
+                    "description": "the first trade of a JSON batch",
+                }
+                for name, operation in (
+                    ("GetTrade", "get_trade_v1_trades__trade_id__get"),
+                    ("AmendTrade", "amend_trade_v1_trades__trade_id__put"),
+                    ("CancelTrade", "cancel_trade_v1_trades__trade_id__delete"),
+                )
+            }
+        },
         401: {"description": "no API key, or an unknown or revoked one"},
         403: {"description": "not an exchange key, or rows naming another exchange"},
         409: {"description": "Idempotency-Key reused with a different payload"},
@@ -281,6 +319,14 @@ def _single(request: Request, principal: Principal, row: dict[str, Any]) -> Resp
     archived = archive_bytes(state.settings.archive_dir, principal.exchange_code, body, "json")
     try:
         with state.sessions.begin() as session:
+            known = session.scalar(
+                select(models.Trade.id).where(
+                    models.Trade.exchange_id == principal.exchange_id,
+                    models.Trade.trade_id == row["trade_id"],
+                )
+            )
+            if known is None:
+                raise UnknownTrade(row["trade_id"])
             result = ingest_frame(
                 session,
                 state.catalogue,
@@ -326,7 +372,21 @@ async def cancel_trade(trade_id: str, request: Request, principal: ExchangePrinc
     )
 
 
-@router.put("/{trade_id}", response_model=IngestResponse, summary="Amend one trade")
+@router.put(
+    "/{trade_id}",
+    response_model=IngestResponse,
+    summary="Amend one trade",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": TRADE_OBJECT}},
+        }
+    },
+    responses={
+        413: {"description": "body over the limit"},
+        415: {"description": "unsupported Content-Encoding"},
+    },
+)
 async def amend_trade(trade_id: str, request: Request, principal: ExchangePrincipal) -> Response:
     """Replace a trade of the key's exchange by the corrected trade in the JSON body."""
     body = await read_limited_body(request, request.app.state.settings.max_body_bytes)
