@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.routing import Match
 
 from bcpi.calendar import TradingCalendar
 from bcpi.settings import Settings
@@ -63,9 +64,26 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = _route_template(scope)
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             REQUEST_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+
+def _route_template(scope) -> str:
+    """The matched route's path template; a response given before routing (a cache, a
+    guard) is matched here against the app's routes."""
+    route = getattr(scope.get("route"), "path", None)
+    if route:
+        return route
+    app = scope.get("app")
+    for candidate in getattr(getattr(app, "router", None), "routes", ()):
+        # Included routers (FastAPI) expand into their effective routes.
+        expand = getattr(candidate, "effective_route_contexts", None)
+        for route in expand() if expand else (candidate,):
+            template = getattr(route, "path", None)
+            if template and route.matches(scope)[0] == Match.FULL:
+                return template
+    return "unmatched"
 
 
 def _seconds(instant: dt.datetime | None) -> float | None:
