@@ -26,7 +26,6 @@ import polars as pl
 from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.orm import Session
 
-from audit.chain import chain_batch
 from bcpi.catalogue import Catalogue
 from bcpi.errors import BcpiError, Forbidden, IngestError
 from bcpi.settings import Settings, get_settings
@@ -283,7 +282,6 @@ def ingest_batch(
     )
     batch.held, batch.revised = result.held, revised.cancelled + revised.amended
     batch.rejections_by_reason = dict(by_reason) or None
-    chain_batch(session, batch)
     session.flush()
     if keep_rejected_rows and result.rejections:
         result.rejected_rows = _rejected_rows(checked, result.rejections)
