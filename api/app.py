@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.errors import install_error_handlers
+from api.errors import document_errors, install_error_handlers
 from api.routes import feeds, trades
 from api.routes.ops import install_operations
 from api.schemas import Health
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.catalogue = catalogue
     app.state.sessions = session_factory(engine)
     install_error_handlers(app)
+    document_errors(app)
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     def healthz() -> Health:

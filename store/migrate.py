@@ -33,4 +33,11 @@ def current_revisions(engine: Engine) -> set[str]:
 
 
 def head_revisions() -> set[str]:
-    return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+    """What ``alembic_version`` holds once every migration is applied: the heads, less any
+    head another revision names in ``depends_on`` (Alembic does not record those)."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    needed = set()
+    for revision in script.walk_revisions():
+        dependencies = revision.dependencies or ()
+        needed |= {dependencies} if isinstance(dependencies, str) else set(dependencies)
+    return set(script.get_heads()) - needed

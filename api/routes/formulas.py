@@ -68,7 +68,16 @@ def _prices(session, ids: dict[str, int], start, end, as_of) -> pl.DataFrame:
 @router.get(
     "/{formula}",
     response_model=FormulaAnswer,
-    responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
+    responses={
+        200: {
+            "content": {
+                "text/csv": {},
+                "application/vnd.apache.parquet": {},
+                "application/vnd.apache.arrow.stream": {},
+            }
+        },
+        406: {"description": "No acceptable media type"},
+    },
     summary="A price index by a researcher's formula over chosen commodities and dates",
 )
 def formula_index(

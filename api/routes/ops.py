@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import AdminPrincipal
 from api.metrics import RequestMetrics, exposition, fixing_overdue
+from api.params import instant
 from bcpi.calendar import TradingCalendar, calendar_from_settings
 from bcpi.errors import BcpiError
 from bcpi.settings import Settings
@@ -48,7 +49,11 @@ def _calendar(request: Request) -> TradingCalendar:
     return request.app.state.trading_calendar
 
 
-@router.get("/readyz", summary="Ready: database, migrations, last fixing")
+@router.get(
+    "/readyz",
+    summary="Ready: database, migrations, last fixing",
+    responses={503: {"description": "not ready: the failing checks are named"}},
+)
 def readyz(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     calendar = _calendar(request)
@@ -140,6 +145,7 @@ def _run_out(row: JobRun) -> JobRunOut:
 @router.get(
     "/v1/ops/jobs",
     response_model=OpsJobs,
+    responses={400: {"description": "no such job, or since without a timezone"}},
     summary="Scheduler processes, each job's next slot and the latest runs (admin key)",
 )
 def ops_jobs(
@@ -160,6 +166,7 @@ def ops_jobs(
         raise BcpiError(f"no job {job!r}; jobs are {', '.join(names)}", job=job)
     if since is not None and since.tzinfo is None:
         raise BcpiError("since needs a timezone (e.g. 2026-11-26T00:00:00+08:00)", field="since")
+    since = instant("since", since)  # a year the database can store, or 422
     now = dt.datetime.now(dt.UTC)
     alive_after = now - dt.timedelta(seconds=3 * settings.heartbeat_seconds)
     schedulers = [
