@@ -14,7 +14,7 @@ from bcpi.errors import InvalidInput
 from index.kernels import assessment as kernel
 from index.methodology import CommodityRule
 
-MAX_EXCHANGE_ID = 1_000_000
+MAX_EXCHANGES = 256
 CHUNKS_PER_THREAD = 8
 
 FLAG_RULES = {kernel.BELOW_MIN_LOT: "min_lot", kernel.OUTLIER: "outlier"}
@@ -138,6 +138,45 @@ def _chunks(bounds: np.ndarray) -> np.ndarray:
     return np.unique(starts).astype(np.int64)
 
 
+def _exchange_codes(exchanges: np.ndarray) -> tuple[np.ndarray, int]:
+    """Exchange ids as dense uint8 codes and the number of code slots.
+
+    uint8 ids are used as they are; int8 ids after a check that none is negative; wider
+    ids are renumbered (at most :data:`MAX_EXCHANGES` distinct exchanges).
+    """
+    if exchanges.dtype == np.uint8:
+        return exchanges, MAX_EXCHANGES
+    if exchanges.size == 0:
+        return exchanges.astype(np.uint8), MAX_EXCHANGES
+    if exchanges.dtype == np.int8:
+        if exchanges.min() < 0:
+            raise InvalidInput("exchange_id", "every id must be >= 0")
+        return exchanges.view(np.uint8), MAX_EXCHANGES
+    low, high = int(exchanges.min()), int(exchanges.max())
+    if low < 0:
+        raise InvalidInput("exchange_id", "every id must be >= 0")
+    if high < MAX_EXCHANGES:
+        return exchanges.astype(np.uint8), MAX_EXCHANGES
+    distinct, codes = np.unique(exchanges, return_inverse=True)
+    if distinct.size > MAX_EXCHANGES:
+        raise InvalidInput(
+            "exchange_id", f"{distinct.size} distinct exchanges; at most {MAX_EXCHANGES}"
+        )
+    return codes.astype(np.uint8), MAX_EXCHANGES
+
+
+def _raise_for(problems: int, n_commodities: int, n_exchanges: int) -> None:
+    for bit, field, reason in (
+        (kernel.BAD_PRICE, "price", "every value must be finite and > 0"),
+        (kernel.BAD_QUANTITY, "quantity", "every value must be finite and > 0"),
+        (kernel.BAD_COMMODITY, "commodity_id", f"every id must lie in [0, {n_commodities})"),
+        (kernel.BAD_EXCHANGE, "exchange_id", f"every id must lie in [0, {n_exchanges})"),
+        (kernel.UNSORTED, "traded_at_ms", "trades are not sorted by (commodity, time)"),
+    ):
+        if problems & bit:
+            raise InvalidInput(field, reason)
+
+
 def assess_windows(
     commodity,
     traded_at_ms,
@@ -155,9 +194,10 @@ def assess_windows(
     ``commodity`` holds ids in ``[0, C)`` with C = ``closes.shape[0]``; ``closes[c, j]`` is
     commodity c's j-th cut-off (epoch ms), strictly increasing in j: window j ≥ 1 holds
     the trades after cut-off j - 1 up to and including cut-off j. ``exchange`` holds
-    small non-negative ids. With ``presorted=True`` the trades must already be sorted by
-    (commodity, time) and that order is used as given; otherwise they are sorted by every
-    column, so the result does not depend on the order they arrived in.
+    non-negative ids (uint8 or int8 ids are used without a copy). With ``presorted=True``
+    the trades must already be sorted by (commodity, time) and that order is used as
+    given; otherwise they are sorted by every column, so the result does not depend on the
+    order they arrived in.
     """
     commodity = _column("commodity_id", commodity, np.int64)
     n = commodity.size
@@ -180,26 +220,7 @@ def assess_windows(
         raise InvalidInput("closes", "cut-offs must be strictly increasing")
     n_commodities = closes.shape[0]
     _check_parameters(parameters, n_commodities)
-    problems, top_exchange = kernel.validate(
-        commodity,
-        instants,
-        prices,
-        quantities,
-        exchanges,
-        n_commodities,
-        MAX_EXCHANGE_ID,
-        presorted,
-    )
-    for bit, field, reason in (
-        (kernel.BAD_PRICE, "price", "every value must be finite and > 0"),
-        (kernel.BAD_QUANTITY, "quantity", "every value must be finite and > 0"),
-        (kernel.BAD_COMMODITY, "commodity_id", f"every id must lie in [0, {n_commodities})"),
-        (kernel.BAD_EXCHANGE, "exchange_id", f"every id must lie in [0, {MAX_EXCHANGE_ID}]"),
-        (kernel.UNSORTED, "traded_at_ms", "trades are not sorted by (commodity, time)"),
-    ):
-        if problems & bit:
-            raise InvalidInput(field, reason)
-    n_exchanges = int(top_exchange) + 1
+    exchanges, n_exchanges = _exchange_codes(exchanges)
 
     order = None
     if not presorted:
@@ -207,13 +228,21 @@ def assess_windows(
         commodity, instants = commodity[order], instants[order]
         prices, quantities, exchanges = prices[order], quantities[order], exchanges[order]
 
-    segment_starts = np.searchsorted(commodity, np.arange(n_commodities + 1)).astype(np.int64)
-    bounds = kernel.window_bounds(segment_starts, instants, closes)
+    ids = np.arange(n_commodities + 1, dtype=commodity.dtype)
+    segment_starts = np.searchsorted(commodity, ids).astype(np.int64)
+    bounds, problems = kernel.window_bounds(
+        segment_starts, commodity, instants, prices, quantities, exchanges, n_exchanges, closes
+    )
+    if segment_starts[0] != 0 or segment_starts[-1] != n:
+        problems |= kernel.BAD_COMMODITY
     flags = np.full(n if with_flags else 0, kernel.OUTSIDE_WINDOWS, dtype=np.int8)
     p = parameters
-    stats = kernel.assess_groups(
+    *stats, in_windows = kernel.assess_groups(
         bounds,
         _chunks(bounds),
+        closes,
+        commodity,
+        instants,
         prices,
         quantities,
         exchanges,
@@ -228,6 +257,7 @@ def assess_windows(
         p.max_share,
         flags,
     )
+    _raise_for(problems | in_windows, n_commodities, n_exchanges)
     if with_flags and order is not None:
         unsorted = np.empty_like(flags)
         unsorted[order] = flags

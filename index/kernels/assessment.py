@@ -5,6 +5,10 @@ the outlier exclusion (volume-weighted mean and population SD in two exact passe
 median and scaled MAD), the VWAP of the qualifying trades with its companions, and the
 sufficiency tests. Each group's arithmetic runs in the sorted order on one thread, so the
 results do not depend on the number of threads.
+
+The inputs are checked in the passes that read them anyway: every trade in a window while
+it is assessed, every trade outside the windows while the windows are located. A check
+that fails sets a bit in the returned ``problems``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import numpy as np
 from numba import prange
 
 from index.jit import njit, njit_parallel
+
+LANES = 4
 
 USED = 0
 BELOW_MIN_LOT = 1
@@ -28,7 +34,7 @@ SHORT_VOLUME = 2
 SHORT_EXCHANGES = 4
 SHARE_ABOVE_CAP = 8
 
-
+# Bits of ``problems``: what is wrong with the inputs.
 BAD_PRICE = 1
 BAD_QUANTITY = 2
 BAD_COMMODITY = 4
@@ -36,70 +42,64 @@ BAD_EXCHANGE = 8
 UNSORTED = 16
 
 
-@njit_parallel
-def validate(commodity, time, price, quantity, exchange, n_commodities, max_exchange, presorted):
-    """One parallel pass over every input: (bit set of the problems found, largest exchange id).
-
-    Prices and quantities must be finite and > 0; commodity ids in ``[0, n_commodities)``;
-    exchange ids in ``[0, max_exchange]``; with ``presorted``, the trades sorted by
-    (commodity, time).
-    """
-    n = price.size
-    n_chunks = min(n, 64)
-    found = np.zeros(max(n_chunks, 1), dtype=np.int64)
-    highest = np.zeros(max(n_chunks, 1), dtype=np.int64)
-    for chunk in prange(n_chunks):
-        lo = chunk * n // n_chunks
-        hi = (chunk + 1) * n // n_chunks
-        prices_ok = True
-        quantities_ok = True
-        commodities_ok = True
-        exchanges_ok = True
-        sorted_ok = True
-        top = 0
-        for j in range(lo, hi):
-            p = price[j]
-            q = quantity[j]
-            c = commodity[j]
-            e = exchange[j]
-            prices_ok &= (p > 0.0) & (p < np.inf)
-            quantities_ok &= (q > 0.0) & (q < np.inf)
-            commodities_ok &= (c >= 0) & (c < n_commodities)
-            exchanges_ok &= (e >= 0) & (e <= max_exchange)
-            top = max(top, e)
-        if presorted:
-            for j in range(max(lo, 1), hi):
-                before, c = commodity[j - 1], commodity[j]
-                sorted_ok &= (before < c) | ((before == c) & (time[j - 1] <= time[j]))
-        found[chunk] = (
-            (0 if prices_ok else BAD_PRICE)
-            | (0 if quantities_ok else BAD_QUANTITY)
-            | (0 if commodities_ok else BAD_COMMODITY)
-            | (0 if exchanges_ok else BAD_EXCHANGE)
-            | (0 if sorted_ok else UNSORTED)
-        )
-        highest[chunk] = top
-    result = 0
-    for chunk in range(found.size):
-        result |= found[chunk]
-    return result, highest.max()
+@njit
+def _check(j, c, commodity, time, price, quantity, exchange, limits, after, through):
+    """Problems of trade j, expected in commodity c with ``after < time <= through``;
+    ``limits`` is (number of exchange slots, number of commodities)."""
+    bad = 0
+    p = price[j]
+    q = quantity[j]
+    if not (p > 0.0 and p < np.inf):
+        bad |= BAD_PRICE
+    if not (q > 0.0 and q < np.inf):
+        bad |= BAD_QUANTITY
+    if commodity[j] != c:
+        # An id out of range is wrong; one in range but here means the trades are unsorted.
+        n_commodities = limits[1]
+        bad |= BAD_COMMODITY if not 0 <= commodity[j] < n_commodities else UNSORTED
+    e = exchange[j]
+    if e < 0 or e >= limits[0]:
+        bad |= BAD_EXCHANGE
+    t = time[j]
+    if t <= after or t > through:
+        bad |= UNSORTED
+    return bad
 
 
 @njit_parallel
-def window_bounds(segment_starts, time, closes):
-    """``bounds[c, j]``: position of commodity c's first trade after ``closes[c, j]``.
+def window_bounds(segment_starts, commodity, time, price, quantity, exchange, n_exchanges, closes):
+    """(bounds, problems). ``bounds[c, j]``: position of commodity c's first trade after
+    ``closes[c, j]``.
 
     Commodity c's trades sit at ``[segment_starts[c], segment_starts[c + 1])`` sorted by
-    time; window j ≥ 1 is ``[bounds[c, j - 1], bounds[c, j])``.
+    time; window j ≥ 1 is ``[bounds[c, j - 1], bounds[c, j])``. The trades before the first
+    window and after the last are checked here, the others by :func:`assess_groups`.
     """
     n_commodities, n_closes = closes.shape
+    limits = (n_exchanges, n_commodities)
     bounds = np.empty((n_commodities, n_closes), dtype=np.int64)
+    found = np.zeros(n_commodities, dtype=np.int64)
+    lowest = np.iinfo(np.int64).min
+    highest = np.iinfo(np.int64).max
     for c in prange(n_commodities):
         first, stop = segment_starts[c], segment_starts[c + 1]
         segment = time[first:stop]
         for j in range(n_closes):
             bounds[c, j] = first + np.searchsorted(segment, closes[c, j], side="right")
-    return bounds
+        bad = 0
+        for j in range(first, bounds[c, 0]):
+            after = time[j - 1] - 1 if j > first else lowest
+            bad |= _check(
+                j, c, commodity, time, price, quantity, exchange, limits, after, closes[c, 0]
+            )
+        for j in range(bounds[c, n_closes - 1], stop):
+            after = closes[c, n_closes - 1] if j == bounds[c, n_closes - 1] else time[j - 1] - 1
+            bad |= _check(j, c, commodity, time, price, quantity, exchange, limits, after, highest)
+        found[c] = bad
+    problems = 0
+    for c in range(n_commodities):
+        problems |= found[c]
+    return bounds, problems
 
 
 @njit
@@ -114,6 +114,9 @@ def _median_of_sorted(values, n):
 def assess_groups(
     bounds,
     chunk_starts,
+    closes,
+    commodity,
+    time,
     price,
     quantity,
     exchange,
@@ -128,17 +131,20 @@ def assess_groups(
     max_share,
     flags,
 ):
-    """Statistics of every (commodity c, window d) group, as arrays of shape (C, D).
+    """Statistics of every (commodity c, window d) group, as arrays of shape (C, D), and
+    the input problems found.
 
     ``bounds`` comes from :func:`window_bounds` (shape (C, D + 1)). Groups are numbered
     ``g = c * D + d``; ``chunk_starts`` splits them into contiguous chunks, one parallel
-    task each, with its own buffers. ``exchange`` holds ids in ``[0, n_exchanges)``.
+    task each, with its own buffers. ``exchange`` holds dense codes (uint8) below
+    ``n_exchanges``.
     Per-commodity parameters are arrays of length C. ``flags`` is either empty or has one
     slot per trade, which receives USED, BELOW_MIN_LOT or OUTLIER.
     """
     n_commodities = bounds.shape[0]
     n_days = bounds.shape[1] - 1
     shape = (n_commodities, n_days)
+    limits = (n_exchanges, n_commodities)
     window_trades = np.zeros(shape, dtype=np.int64)
     lot_trades = np.zeros(shape, dtype=np.int64)
     center = np.full(shape, np.nan)
@@ -152,36 +158,83 @@ def assess_groups(
     top_share = np.full(shape, np.nan)
     shortfall = np.zeros(shape, dtype=np.int64)
     want_flags = flags.size > 0
+    n_chunks = chunk_starts.size - 1
+    found = np.zeros(max(n_chunks, 1), dtype=np.int64)
 
-    for chunk in prange(chunk_starts.size - 1):
+    for chunk in prange(n_chunks):
         g_first, g_stop = chunk_starts[chunk], chunk_starts[chunk + 1]
-        exchange_volume = np.zeros(n_exchanges)
-        touched = np.empty(n_exchanges, dtype=np.int64)
+        # Four lanes: consecutive trades of one exchange add to different slots, so no
+        # addition waits for the one before; the lanes are summed in a fixed order.
+        exchange_volume = np.zeros((LANES, n_exchanges))
         largest = 0
         for g in range(g_first, g_stop):
             c, d = g // n_days, g % n_days
-            largest = max(largest, bounds[c, d + 1] - bounds[c, d])
+            if exclusion[c] == EXCLUSION_MAD:
+                largest = max(largest, bounds[c, d + 1] - bounds[c, d])
         buffer = np.empty(largest)
+        bad = 0
 
         for g in range(g_first, g_stop):
             c, d = g // n_days, g % n_days
             lo, hi = bounds[c, d], bounds[c, d + 1]
             lot = min_lot[c]
             window_trades[c, d] = hi - lo
+            if hi == lo:
+                shortfall[c, d] = SHORT_TRADES | SHORT_VOLUME | SHORT_EXCHANGES
+                continue
 
-            # Pass 1: lot filter; volume-weighted mean (or the prices, for the median).
+            # Pass 1: lot filter and volume-weighted mean, with cheap aggregates that prove
+            # the inputs sound; only a group whose aggregates look wrong is checked trade by
+            # trade (and then not assessed).
+            opens, closes_at = closes[c, d], closes[c, d + 1]
             value = 0.0
             total = 0.0
             n_lot = 0
+            checksum = 0.0
+            lowest_price = np.inf
+            lowest_quantity = np.inf
+            first_commodity = commodity[lo]
+            other_commodities = 0
+            previous = time[lo]
+            smallest_step = 0
             for j in range(lo, hi):
+                p = price[j]
                 q = quantity[j]
+                t = time[j]
+                checksum += p + q
+                lowest_price = min(lowest_price, p)
+                lowest_quantity = min(lowest_quantity, q)
+                other_commodities += commodity[j] != first_commodity
+                smallest_step = min(smallest_step, t - previous)
+                previous = t
                 if q >= lot:
-                    if exclusion[c] == EXCLUSION_SIGMA:
-                        value += price[j] * q
-                        total += q
-                    else:
-                        buffer[n_lot] = price[j]
+                    value += p * q
+                    total += q
                     n_lot += 1
+            sound = (
+                np.isfinite(checksum)
+                and lowest_price > 0.0
+                and lowest_quantity > 0.0
+                and first_commodity == c
+                and other_commodities == 0
+                and smallest_step >= 0
+                and time[lo] > opens
+                and time[hi - 1] <= closes_at
+            )
+            if not sound:
+                for j in range(lo, hi):
+                    after = opens if j == lo else max(opens, time[j - 1] - 1)
+                    bad |= _check(
+                        j, c, commodity, time, price, quantity, exchange, limits, after, closes_at
+                    )
+                if bad:
+                    continue
+            if exclusion[c] == EXCLUSION_MAD:
+                n_lot = 0
+                for j in range(lo, hi):
+                    if quantity[j] >= lot:
+                        buffer[n_lot] = price[j]
+                        n_lot += 1
             lot_trades[c, d] = n_lot
 
             mid = np.nan
@@ -205,12 +258,13 @@ def assess_groups(
                         part[i] = abs(part[i] - mid)
                     part.sort()
                     spread = mad_scale[c] * _median_of_sorted(part, n_lot)
-            if n_lot > 0:
                 center[c, d] = mid
                 scale[c, d] = spread
             limit = k[c] * spread
 
             # Pass 3: exclusion, then the VWAP of the qualifying trades and its companions.
+            # An excluded trade adds exactly zero, so the sums equal those over the
+            # qualifying trades alone, without a branch per trade.
             value = 0.0
             total = 0.0
             n_used = 0
@@ -219,32 +273,28 @@ def assess_groups(
             n_touched = 0
             for j in range(lo, hi):
                 q = quantity[j]
-                if q < lot:
-                    if want_flags:
-                        flags[j] = BELOW_MIN_LOT
-                    continue
                 p = price[j]
-                if spread > 0.0 and abs(p - mid) > limit:
-                    if want_flags:
-                        flags[j] = OUTLIER
-                    continue
+                lot_ok = q >= lot
+                keep = lot_ok and not (spread > 0.0 and abs(p - mid) > limit)
                 if want_flags:
-                    flags[j] = USED
-                value += p * q
-                total += q
-                n_used += 1
-                top = max(top, p)
-                bottom = min(bottom, p)
-                e = exchange[j]
-                if exchange_volume[e] == 0.0:
-                    touched[n_touched] = e
-                    n_touched += 1
-                exchange_volume[e] += q
+                    flags[j] = USED if keep else (OUTLIER if lot_ok else BELOW_MIN_LOT)
+                w = q if keep else 0.0
+                value += p * w
+                total += w
+                n_used += keep
+                top = max(top, p if keep else -np.inf)
+                bottom = min(bottom, p if keep else np.inf)
+                exchange_volume[(j - lo) % LANES, exchange[j]] += w
 
             biggest = 0.0
-            for i in range(n_touched):
-                biggest = max(biggest, exchange_volume[touched[i]])
-                exchange_volume[touched[i]] = 0.0
+            for i in range(n_exchanges):
+                v = 0.0
+                for lane in range(LANES):
+                    v += exchange_volume[lane, i]
+                    exchange_volume[lane, i] = 0.0
+                if v > 0.0:
+                    n_touched += 1
+                    biggest = max(biggest, v)
             trades[c, d] = n_used
             volume[c, d] = total
             exchanges[c, d] = n_touched
@@ -263,7 +313,11 @@ def assess_groups(
             if n_touched < min_exchanges[c]:
                 missing |= SHORT_EXCHANGES
             shortfall[c, d] = missing
+        found[chunk] = bad
 
+    problems = 0
+    for chunk in range(found.size):
+        problems |= found[chunk]
     return (
         window_trades,
         lot_trades,
@@ -277,4 +331,5 @@ def assess_groups(
         exchanges,
         top_share,
         shortfall,
+        problems,
     )

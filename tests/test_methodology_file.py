@@ -1,0 +1,153 @@
+"""The methodology file: it loads, it agrees with the catalogue and with METHODOLOGY.md, and a
+broken one is refused with the field named."""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from index.methodology import (
+    METHODOLOGY_DIR,
+    METHODOLOGY_VERSION,
+    MethodologyError,
+    in_force,
+    load_methodology,
+    parse_methodology,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENT = (ROOT / "METHODOLOGY.md").read_text(encoding="utf-8")
+
+
+def test_the_version_in_force_is_its_file():
+    methodology = in_force()
+    assert methodology.version == METHODOLOGY_VERSION
+    assert (METHODOLOGY_DIR / f"v{METHODOLOGY_VERSION}.toml").is_file()
+    assert f"Version **{METHODOLOGY_VERSION}**" in DOCUMENT
+
+
+def test_every_catalogue_commodity_has_rules_and_a_production_value(catalogue):
+    methodology = in_force()
+    codes = {c.code for c in catalogue.commodities}
+    assert set(methodology.assessment.commodities) == codes
+    for code in codes:
+        rule = methodology.assessment.rule(code)
+        assert rule.min_lot > 0 and rule.min_volume > 0
+        assert set(rule.related) <= codes
+    assert all(c.production_value for c in catalogue.commodities)
+    assert {c.currency for c in catalogue.commodities} <= set(methodology.rebalance.fx_to_cny)
+
+
+def test_initial_weights_respect_the_rebalance_bounds(catalogue):
+    bounds = in_force().rebalance
+    for commodity in catalogue.commodities:
+        assert bounds.floor <= commodity.weight <= bounds.commodity_cap, commodity.code
+    for sector in catalogue.sectors:
+        total = math.fsum(c.weight for c in catalogue.commodities if c.sector == sector.code)
+        assert total <= bounds.sector_cap + 1e-12, sector.code
+
+
+def _table_rows(heading: str) -> list[list[str]]:
+    section = DOCUMENT.split(heading, 1)[1].split("\n#", 1)[0]
+    rows = [line.strip().strip("|").split("|") for line in section.splitlines() if "|" in line]
+    return [[cell.strip() for cell in row] for row in rows[2:]]
+
+
+def _number(text: str) -> float:
+    return float(re.match(r"[\d,.]+", text).group(0).replace(",", ""))
+
+
+def test_the_published_document_states_the_files_parameters():
+    methodology = in_force()
+    for code, lot, volume, related in _table_rows("### 4.5 Per-commodity parameters"):
+        rule = methodology.assessment.rule(code)
+        assert (_number(lot), _number(volume)) == (rule.min_lot, rule.min_volume), code
+        assert related == (", ".join(rule.related) or "—"), code
+    a, r = methodology.assessment, methodology.rebalance
+    stated = dict(_table_rows("## 9. Parameters of version"))
+    assert stated["cut-off, time zone"] == f"{a.cutoff:%H:%M}, {methodology.calendar.timezone}"
+    assert stated["outlier exclusion"] == (
+        f"k-sigma, k = {a.sigma_k:g} (MAD alternative: k = {a.mad_k:g}, scale {a.mad_scale:g})"
+    )
+    assert stated["minimum trades / exchanges / largest exchange share"] == (
+        f"{a.min_trades} / {a.min_exchanges} / {a.max_exchange_share:.0%}"
+    )
+    assert stated["stale days before suspension"] == str(a.stale_days)
+    assert (
+        stated["related-commodity spread, maximum age"] == f"{a.related_max_age_days} trading days"
+    )
+    assert stated["commodity cap / sector cap / floor"] == (
+        f"{r.commodity_cap:.0%} / {r.sector_cap:.0%} / {r.floor:.0%}"
+    )
+    assert stated["weight targets"] == (
+        f"{r.traded_value_share} traded value + {r.production_value_share} production value"
+    )
+    assert stated["weighting FX"] == f"USD {r.fx_to_cny['USD']:.2f} CNY"
+    assert stated["intraday interval"] == f"{methodology.intraday.interval_seconds} s"
+
+
+def _variant(**changes) -> str:
+    data = tomllib.loads((METHODOLOGY_DIR / f"v{METHODOLOGY_VERSION}.toml").read_text())
+    for dotted, value in changes.items():
+        *path, key = dotted.split("__")
+        target = data
+        for part in path:
+            target = target[part]
+        target[key] = value
+    lines = []
+
+    def dump(table: dict, prefix: str) -> None:
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        if prefix:
+            lines.append(f"[{prefix}]")
+        for key, value in scalars.items():
+            lines.append(f"{key} = {_toml(value)}")
+        for key, value in table.items():
+            if isinstance(value, dict):
+                dump(value, f"{prefix}.{key}" if prefix else key)
+
+    dump(data, "")
+    return "\n".join(lines)
+
+
+def _toml(value) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return value.isoformat() if hasattr(value, "isoformat") else repr(value)
+
+
+def test_a_faithful_copy_parses_to_the_same_methodology():
+    assert parse_methodology(_variant()) == in_force()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"rebalance__production_value_share": "1/2"}, "sum to 7/6"),
+        ({"assessment__sigma_k": -1.0}, "sigma_k"),
+        ({"assessment__exclusion": "trimmed"}, "exclusion"),
+        ({"assessment__max_exchange_share": 1.5}, "max_exchange_share"),
+        ({"rebalance__announcement": "13-01"}, "month-day"),
+        ({"calendar__timezone": "Mars/Olympus"}, "Mars/Olympus"),
+        ({"assessment__commodities__HRC__related": ["HRC"]}, "names itself"),
+        ({"assessment__surprise": 1}, "surprise"),
+    ],
+)
+def test_a_broken_methodology_is_refused_naming_the_field(changes, message):
+    with pytest.raises(MethodologyError) as info:
+        parse_methodology(_variant(**changes), "candidate.toml")
+    assert message in info.value.message
+    assert info.value.context["source"] == "candidate.toml"
+
+
+def test_an_unknown_version_names_the_known_ones():
+    with pytest.raises(MethodologyError, match=METHODOLOGY_VERSION.replace(".", r"\.")):
+        load_methodology("1999.1")
