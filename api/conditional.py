@@ -7,11 +7,17 @@ type) and of that data version, computed *before* the answer is: a matching
 ``If-None-Match`` costs one small query and no answer is built. Every other GET (the
 dashboard page, the OpenAPI document, other areas' endpoints) is tagged by the hash of its
 body. Health probes and the event stream are not cached and carry no tag.
+
+Because a data answer is fully determined by its tag, small ones (up to
+``CACHE_ENTRY_BYTES``) are also kept in a per-process LRU cache of ``response_cache_mb``
+and served from it while the tag holds; a new publication changes every tag, so nothing
+stale is ever served.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from urllib.parse import parse_qsl
 
 import anyio
@@ -29,8 +35,8 @@ DATA_PREFIXES = (
     "/v1/changes",
     "/v1/formulas",
 )
+CACHE_ENTRY_BYTES = 4 * 2**20
 UNTAGGED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/v1/stream", "/static/")
-IGNORED_PARAMETERS = {"api_key"}
 
 _VERSION_SQL = text(
     "SELECT (SELECT version FROM publication_state WHERE id = 1),"
@@ -57,11 +63,7 @@ def _matches(if_none_match: str, tag: str) -> bool:
 
 
 def _request_key(scope: Scope, headers: Headers) -> str:
-    query = [
-        (k, v)
-        for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), True)
-        if k not in IGNORED_PARAMETERS
-    ]
+    query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), True)
     query.sort(key=lambda kv: kv[0])
     return "|".join(
         [scope["path"], repr(query), headers.get("accept", ""), headers.get("accept-encoding", "")]
@@ -95,11 +97,38 @@ def _with_tag(message: Message, tag: str) -> Message:
     return message
 
 
+class ResponseCache:
+    """Complete 200 answers by ETag, least recently used first out, within a byte budget."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.entries: OrderedDict[str, tuple[list, bytes]] = OrderedDict()
+
+    def get(self, tag: str) -> tuple[list, bytes] | None:
+        entry = self.entries.get(tag)
+        if entry is not None:
+            self.entries.move_to_end(tag)
+        return entry
+
+    def put(self, tag: str, headers: list, body: bytes) -> None:
+        if len(body) > min(CACHE_ENTRY_BYTES, self.max_bytes) or tag in self.entries:
+            return
+        self.entries[tag] = (headers, body)
+        self.size += len(body)
+        while self.size > self.max_bytes:
+            _, (_, dropped) = self.entries.popitem(last=False)
+            self.size -= len(dropped)
+
+
 class ConditionalMiddleware:
-    def __init__(self, app: ASGIApp, *, engine: Engine, catalogue_digest: str) -> None:
+    def __init__(
+        self, app: ASGIApp, *, engine: Engine, catalogue_digest: str, cache_bytes: int = 0
+    ) -> None:
         self.app = app
         self.engine = engine
         self.digest = catalogue_digest
+        self.cache = ResponseCache(cache_bytes) if cache_bytes > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
@@ -121,10 +150,38 @@ class ConditionalMiddleware:
         if _matches(headers.get("if-none-match", ""), tag):
             await _not_modified(send, tag)
             return
+        cached = self.cache.get(tag) if self.cache is not None else None
+        if cached is not None:
+            start_headers, body = cached
+            await send({"type": "http.response.start", "status": 200, "headers": start_headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        kept: list[bytes] | None = [] if self.cache is not None else None
+        start_headers: list = []
+        size = 0
 
         async def tagged(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 200:
-                message = _with_tag(message, tag)
+            nonlocal kept, size, start_headers
+            if message["type"] == "http.response.start":
+                if message["status"] == 200:
+                    message = _with_tag(message, tag)
+                    start_headers = list(message.get("headers", []))
+                else:
+                    kept = None
+            elif message["type"] == "http.response.body" and kept is not None:
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > CACHE_ENTRY_BYTES:
+                    kept = None
+                else:
+                    kept.append(chunk)
+                    if not message.get("more_body", False):
+                        body = b"".join(kept)
+                        headers = [
+                            (k, v) for k, v in start_headers if k.lower() != b"content-length"
+                        ]
+                        headers.append((b"content-length", str(len(body)).encode()))
+                        self.cache.put(tag, headers, body)
             await send(message)
 
         await self.app(scope, receive, tagged)

@@ -27,11 +27,13 @@ BEIJING = dt.timezone(dt.timedelta(milliseconds=BEIJING_UTC_OFFSET_MS))
 def _assessment_on_or_before(
     session: Session, commodity_id: int, day: dt.date, instant: dt.datetime
 ) -> models.Assessment | None:
+    """The last priced assessment by ``day`` (a suspended one has no price to carry)."""
     return session.scalars(
         select(models.Assessment)
         .where(
             models.Assessment.commodity_id == commodity_id,
             models.Assessment.date <= day,
+            models.Assessment.price.is_not(None),
             known_at(models.Assessment, instant),
         )
         .order_by(models.Assessment.date.desc())
@@ -86,12 +88,10 @@ def _explained_assessment(session: Session, assessment: models.Assessment) -> Ex
     else:
         used, excluded = _trades(session, assessment)
         source = "trades"
-    extra = {k: v for k, v in rationale.items() if k not in ("trades_used", "excluded")}
-    if isinstance(used, int):  # a count only: keep it, list nothing
-        extra["trades_used_count"] = used
+    if isinstance(used, int):  # a count only
         used = []
+    rest = {k: v for k, v in rationale.items() if k not in ("trades_used", "excluded")}
     return ExplainedAssessment(
-        **extra,
         date=assessment.date,
         price=assessment.price,
         status=assessment.status,
@@ -108,6 +108,7 @@ def _explained_assessment(session: Session, assessment: models.Assessment) -> Ex
         trades_used=list(used),
         excluded=list(excluded),
         source=source,
+        rationale=rest or None,
     )
 
 
@@ -141,7 +142,11 @@ def explain(
         commodity_id = commodity_ids.get(member.get("code"))
         assessment = reference = base = None
         if commodity_id is not None:
-            assessment = _assessment_on_or_before(session, commodity_id, day, instant)
+            # The level rests on the assessment of ``level_date`` where the rationale says
+            # so (a suspended constituent carries an earlier level).
+            level_date = member.get("level_date")
+            level_day = dt.date.fromisoformat(level_date) if level_date else day
+            assessment = _assessment_on_or_before(session, commodity_id, level_day, instant)
             if reference_date is not None:
                 reference = _assessment_on_or_before(session, commodity_id, reference_date, instant)
             base = _assessment_on_or_before(session, commodity_id, definition.base_date, instant)

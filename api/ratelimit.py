@@ -1,13 +1,12 @@
-"""Optional read keys and per-caller rate limits, counted in the database.
+"""Per-caller rate limits on reads, counted in the database.
 
-A reader may send an API key (``Authorization: Bearer <key>``, ``X-API-Key: <key>`` or,
-where headers cannot be set as with ``EventSource``, ``?api_key=``). A key is stored only
-as its SHA-256 (:mod:`store.reference`); a revoked or unknown key is refused with 401.
-Each key may make ``read_rate_limit`` requests per fixed window of
-``rate_limit_window_seconds``; callers without a key share ``anonymous_rate_limit`` per
-client address (0: unlimited). The counters are rows of ``rate_limit_counters``, so every
-worker process of every server counts against the same limit. Over the limit: 429 with
-``Retry-After``.
+Reading needs no key unless ``require_read_key`` is set; a caller who sends one
+(``Authorization: Bearer <key>`` or ``X-API-Key``) is identified by :mod:`api.auth`
+(unknown or revoked: 401; a role that may not read: 403). Each key may make
+``read_rate_limit`` requests per fixed window of ``rate_limit_window_seconds``; callers
+without a key share ``anonymous_rate_limit`` per client address (0: unlimited). The
+counters are rows of ``rate_limit_counters``, so every worker process of every server
+counts against the same limit. Over the limit: 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -16,19 +15,18 @@ import datetime as dt
 import json
 import math
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 import anyio
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete
 from sqlalchemy.dialects import postgresql, sqlite
-from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.auth import optional_reader, presented_key
+from bcpi.errors import BcpiError
 from bcpi.settings import Settings
-from store import models
 from store.db import session_scope
 from store.models_publication import RateLimitCounter
-from store.reference import hash_key
 
 READ_PREFIXES = (
     "/v1/commodities",
@@ -39,7 +37,6 @@ READ_PREFIXES = (
     "/v1/formulas",
     "/v1/stream",
 )
-READER_ROLES = ("read", "admin", "exchange")
 KEEP_WINDOWS = 60
 
 
@@ -47,38 +44,20 @@ KEEP_WINDOWS = 60
 class Caller:
     bucket: str | None
     limit: int
-    refused: str | None = None
+    refused: BcpiError | None = None
 
 
-def presented_key(scope: Scope) -> str | None:
-    headers = Headers(scope=scope)
-    authorization = headers.get("authorization", "")
-    if authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip() or None
-    if headers.get("x-api-key"):
-        return headers["x-api-key"].strip()
-    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
-        if name == "api_key" and value:
-            return value
-    return None
-
-
-def identify(engine: Engine, settings: Settings, key: str | None, address: str) -> Caller:
-    if key is None:
-        if settings.require_read_key:
-            return Caller(None, 0, "an API key is required (Authorization: Bearer <key>)")
+def identify(request: Request, settings: Settings) -> Caller:
+    try:
+        principal = optional_reader(request)
+    except BcpiError as exc:
+        return Caller(None, 0, exc)
+    if principal is None:
         limit = settings.anonymous_rate_limit
+        address = request.client.host if request.client else "unknown"
         return Caller(f"addr:{address}" if limit else None, limit)
-    with engine.connect() as connection:
-        row = connection.execute(
-            select(models.ApiKey.id, models.ApiKey.role, models.ApiKey.revoked_at).where(
-                models.ApiKey.key_hash == hash_key(key)
-            )
-        ).first()
-    if row is None or row.revoked_at is not None or row.role not in READER_ROLES:
-        return Caller(None, 0, "the API key is unknown or revoked")
     limit = settings.read_rate_limit
-    return Caller(f"key:{row.id}" if limit else None, limit)
+    return Caller(f"key:{principal.key_id}" if limit else None, limit)
 
 
 def count_request(engine: Engine, bucket: str, window: dt.datetime) -> int:
@@ -127,17 +106,18 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(READ_PREFIXES):
             await self.app(scope, receive, send)
             return
-        key = presented_key(scope)
-        address = (scope.get("client") or ("unknown", 0))[0]
-        if key is None and not (
+        request = Request(scope)
+        if presented_key(request) is None and not (
             self.settings.require_read_key or self.settings.anonymous_rate_limit
         ):
             await self.app(scope, receive, send)
             return
-        caller = await anyio.to_thread.run_sync(identify, self.engine, self.settings, key, address)
-        if caller.refused:
+        caller = await anyio.to_thread.run_sync(identify, request, self.settings)
+        if caller.refused is not None:
+            refused = caller.refused
+            challenge = [(b"www-authenticate", b"Bearer")] if refused.status_code == 401 else []
             await _refuse(
-                send, 401, "Unauthorized", caller.refused, [(b"www-authenticate", b"Bearer")]
+                send, refused.status_code, type(refused).__name__, refused.message, challenge
             )
             return
         if caller.bucket is None:

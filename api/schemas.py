@@ -67,7 +67,7 @@ class SeriesPoint(BaseModel):
 
     date: dt.date
     time: dt.datetime | None = Field(None, description="Publication instant (intraday)")
-    value: float
+    value: float | None = Field(description="Null where an assessment is suspended (no price)")
     status: str
     open: float | None = None
     high: float | None = None
@@ -131,7 +131,7 @@ class Change(BaseModel):
     kind: Literal["index", "assessment"]
     code: str
     date: dt.date
-    value: float
+    value: float | None
     status: str
     vintage: int
     published_at: dt.datetime
@@ -149,16 +149,14 @@ class PriceAt(BaseModel):
 
 
 class ExplainedAssessment(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
     date: dt.date
-    price: float
+    price: float | None
     status: str
     vintage: int
     trades: int
     volume: float
-    high: float
-    low: float
+    high: float | None
+    low: float | None
     exchanges: int
     fallback: str
     methodology_version: str
@@ -169,6 +167,11 @@ class ExplainedAssessment(BaseModel):
     source: Literal["rationale", "trades"] = Field(
         description="Where trades_used/excluded come from: the assessment's stored rationale, "
         "or the trades table as it stands"
+    )
+    rationale: dict[str, Any] | None = Field(
+        None,
+        description="The rest of the stored rationale: methodology parameters, window, "
+        "statistics, sufficiency, fallback detail, counts, trades digest",
     )
 
 

@@ -84,7 +84,7 @@ def _select(spec: SeriesSpec, *, descending: bool) -> Select:
     if spec.frequency == "intraday":
         # Every provisional and final vintage at the instant it was published.
         columns.insert(0, model.published_at.label("time"))
-        conditions.append(model.status.in_(("provisional", "final")))
+        conditions.append(or_(model.status == "provisional", model.status == "final"))
         if spec.as_of is not None:
             conditions.append(model.published_at <= spec.as_of)
         order = [model.published_at, model.id]
@@ -112,23 +112,60 @@ def raw_schema(spec: SeriesSpec) -> dict[str, pl.DataType]:
     return schema
 
 
+def _driver_statement(statement: Select, dialect) -> tuple[str, tuple | dict]:
+    """SQL and parameters for the driver itself, bound exactly as SQLAlchemy would bind them."""
+    compiled = statement.compile(dialect=dialect)
+    values = {}
+    for name, value in compiled.construct_params().items():
+        processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        values[name] = processor(value) if processor is not None and value is not None else value
+    if compiled.positional:
+        return compiled.string, tuple(values[name] for name in compiled.positiontup)
+    return compiled.string, values
+
+
 def read_partitions(
     session: Session, spec: SeriesSpec, *, descending: bool, rows: int = PARTITION_ROWS
 ) -> Iterator[pl.DataFrame]:
-    """The stored points in order, ``rows`` at a time, from a server-side cursor."""
+    """The stored points in order, ``rows`` at a time, straight from the driver's cursor.
+
+    Rows go from the driver into Polars without a Python object per value on the way
+    (SQLite's text dates and times are parsed by Polars); PostgreSQL reads through a
+    server-side cursor, so only one partition is ever in memory.
+    """
     schema = raw_schema(spec)
-    result = session.execute(
-        _select(spec, descending=descending).execution_options(stream_results=True, yield_per=rows)
-    )
+    connection = session.connection()
+    dialect = connection.dialect
+    sql, parameters = _driver_statement(_select(spec, descending=descending), dialect)
+    driver = connection.connection.driver_connection
+    textual = dialect.name == "sqlite"
+    received = {
+        name: (pl.String if textual and dtype in (pl.Date, pl.Datetime) else dtype)
+        for name, dtype in schema.items()
+    }
+    parse = []
+    if textual:
+        parse = [
+            pl.col(name).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_zone="UTC", time_unit="us")
+            if isinstance(dtype, pl.Datetime)
+            else pl.col(name).str.to_date("%Y-%m-%d")
+            for name, dtype in schema.items()
+            if dtype in (pl.Date, pl.Datetime)
+        ]
+    cursor = driver.cursor(name=f"bcpi_series_{id(spec):x}") if not textual else driver.cursor()
     try:
-        for partition in result.partitions():
-            columns = list(zip(*partition, strict=True))
-            yield pl.DataFrame(
-                {name: list(col) for name, col in zip(schema, columns, strict=True)},
-                schema=schema,
-            )
+        cursor.execute(sql, parameters)
+        while True:
+            partition = cursor.fetchmany(rows)
+            if not partition:
+                break
+            if textual:
+                frame = pl.DataFrame(partition, schema=received, orient="row")
+                yield frame.with_columns(parse) if parse else frame
+            else:
+                yield pl.DataFrame(partition, schema=schema, orient="row")
     finally:
-        result.close()
+        cursor.close()
 
 
 # -- collapse and transform ---------------------------------------------------------------
@@ -176,7 +213,7 @@ def _collapse(frame: pl.DataFrame, spec: SeriesSpec) -> pl.DataFrame:
 def _transformed(frame: pl.DataFrame, spec: SeriesSpec, base: float | None) -> pl.DataFrame:
     value = pl.col("value")
     if spec.transform == "rebase":
-        factor = spec.rebase_to / base
+        factor = pl.lit(spec.rebase_to / base if base else None, dtype=pl.Float64)
         scaled = [c for c in ("value", "open", "high", "low", "close") if c in frame.columns]
         if spec.kind == "assessment":
             scaled = [c for c in scaled if c in ("value", "open", "close")]
@@ -251,7 +288,8 @@ class Pipeline:
             return frame.select(list(self.schema))
         if spec.transform == "rebase":
             if self.base is None:
-                self.base = float(frame["value"][0])
+                priced = frame["value"].drop_nulls()
+                self.base = float(priced[0]) if len(priced) else None
             return _transformed(frame, spec, self.base).select(list(self.schema))
         rows = frame if self.pending_previous is None else pl.concat([self.pending_previous, frame])
         shifted = pl.col("value").shift(-1 if spec.descending else 1).alias(_PREVIOUS)
@@ -283,7 +321,9 @@ def run(session: Session, spec: SeriesSpec, *, rows: int | None = None) -> Itera
 
 def first_value(session: Session, spec: SeriesSpec) -> float | None:
     """The chronologically first value of the answer (before any transform)."""
-    ascending = replace(spec, order="asc", transform="level", limit=1)
+    ascending = replace(spec, order="asc", transform="level", limit=None)
     for frame in run(session, ascending):
-        return float(frame["value"][0])
+        priced = frame["value"].drop_nulls()
+        if len(priced):
+            return float(priced[0])
     return None

@@ -33,6 +33,11 @@ def install_serving(app: FastAPI, settings: Settings, engine: Engine) -> None:
         app.include_router(router)
     app.mount("/static", dashboard.static_files, name="static")
     # Added innermost first: a request meets the NUL check, then the limiter, then ETags.
-    app.add_middleware(ConditionalMiddleware, engine=read_engine, catalogue_digest=digest)
+    app.add_middleware(
+        ConditionalMiddleware,
+        engine=read_engine,
+        catalogue_digest=digest,
+        cache_bytes=settings.response_cache_mb * 2**20,
+    )
     app.add_middleware(RateLimitMiddleware, engine=engine, settings=settings)
     app.add_middleware(RefuseNulMiddleware)

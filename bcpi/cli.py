@@ -221,6 +221,39 @@ def compute_command(
 
 
 @app.command()
+def restate(
+    window_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Trading days (default BCPI_CORRECTION_WINDOW_DAYS)."),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the restatement sweep now: restate what changed in the window, with notices."""
+    from index.restatement import sweep
+    from store.bootstrap import prepare_database
+    from store.db import session_scope
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    try:
+        with session_scope(engine) as session:
+            report = sweep(
+                session,
+                dt.datetime.now(dt.UTC),
+                window_days=window_days or settings.correction_window_days,
+            )
+    except BcpiError as exc:
+        _fail(exc)
+    _say(
+        f"window {report.window_start}..{report.window_end}: {report.marks} marks, "
+        f"{report.expired} before the window, {len(report.corrections)} corrections"
+    )
+    for c in report.corrections:
+        _say(f"  {c.index_code} {c.date}: {c.old_value!r} -> {c.new_value!r} ({c.reason})")
+
+
+@app.command()
 def generate(
     out: Annotated[Path, typer.Option("--out", help="Directory for the feed files.")],
     days: Annotated[int, typer.Option(min=1, help="Trading days of data.")] = 250,

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
     stream_poll_seconds: float = Field(default=1.0, gt=0, le=60, allow_inf_nan=False)
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=600, allow_inf_nan=False)
+    response_cache_mb: int = Field(
+        default=64, ge=0, description="Per-process cache of small answers by ETag; 0 = off."
+    )
 
     # Scheduler and operations (see deploy/README.md).
     log_format: Literal["json", "text"] = "json"

@@ -2,8 +2,8 @@
 
 Ingest marks a commodity's day when a late trade, a cancel or an amend touches it
 (:class:`store.models.RestatementMark`). The sweep recomputes every published day of the
-correction window (the last ``window_days`` trading days, Monday to Friday, up to today in
-Beijing); :func:`index.publish.publish_vintages` publishes a new vintage only where the
+correction window (the last ``window_days`` trading days of the methodology's calendar, up
+to today in Beijing); :func:`index.publish.publish_vintages` publishes a new vintage only where the
 inputs hash changed, so values whose inputs did not change stay as they are. Each final
 value replaced by a ``restated`` vintage gets a correction notice (index, date, old value,
 new value, reason). Marks inside the window are cleared once swept; marks on days before
@@ -18,12 +18,13 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import numpy as np
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bcpi.errors import InvalidInput
+from index.methodology import Methodology, in_force
 from index.service import BEIJING, ComputeReport, compute
+from index.windows import Calendar, MethodologyCalendar, step_trading_day
 from store import models
 from store.models_publication import Correction
 
@@ -54,10 +55,12 @@ class SweepReport:
     corrections: list[Restatement] = field(default_factory=list)
 
 
-def window_start(today: dt.date, window_days: int) -> dt.date:
-    """First day of the correction window: ``window_days`` weekdays ending on or before today."""
-    last = np.busday_offset(np.datetime64(today, "D"), 0, roll="backward")
-    return np.busday_offset(last, -(window_days - 1)).astype(dt.date)
+def window_start(today: dt.date, window_days: int, calendar: Calendar) -> dt.date:
+    """First day of the correction window: ``window_days`` trading days ending by today."""
+    day = today if calendar.is_trading_day(today) else step_trading_day(calendar, today, -1)
+    for _ in range(window_days - 1):
+        day = step_trading_day(calendar, day, -1)
+    return day
 
 
 def _last_published_day(session: Session, start: dt.date, today: dt.date) -> dt.date | None:
@@ -127,14 +130,26 @@ def _restated_values(session: Session, now: dt.datetime) -> list[tuple]:
     ).all()
 
 
-def sweep(session: Session, now: dt.datetime, window_days: int = 5) -> SweepReport:
-    """Recompute the correction window; publish restated vintages and their correction notices."""
+def sweep(
+    session: Session,
+    now: dt.datetime,
+    window_days: int = 5,
+    *,
+    methodology: Methodology | None = None,
+    calendar: Calendar | None = None,
+) -> SweepReport:
+    """Recompute the correction window; publish restated vintages and their correction notices.
+
+    ``methodology`` defaults to the version in force, ``calendar`` to its trading calendar.
+    """
     if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
         raise InvalidInput("window_days", f"must be an integer >= 1, got {window_days!r}")
     if now.tzinfo is None:
         raise InvalidInput("now", "must be timezone-aware")
     today = now.astimezone(BEIJING).date()
-    report = SweepReport(window_start=window_start(today, window_days), window_end=today)
+    calendar = calendar or MethodologyCalendar((methodology or in_force()).calendar)
+    start = window_start(today, window_days, calendar)
+    report = SweepReport(window_start=start, window_end=today)
 
     open_marks = session.execute(
         select(
@@ -155,7 +170,9 @@ def sweep(session: Session, now: dt.datetime, window_days: int = 5) -> SweepRepo
     last = _last_published_day(session, report.window_start, today)
     report.swept_through = last
     if last is not None:
-        report.compute = compute(session, report.window_start, last, now=now)
+        report.compute = compute(
+            session, start, last, now=now, methodology=methodology, calendar=calendar
+        )
         members = _constituent_codes(session)
         for index_id, code, day, old_value, new_value, old_vintage, new_vintage in _restated_values(
             session, now

@@ -78,6 +78,8 @@ def test_catalogue_lists_commodities_and_index_details(client, catalogue):
     assert detail["latest"]["date"] == DAYS[-1].isoformat()
     assert detail["latest"]["value"] == level(DAYS[-1])
     assert "normalising_constant" in detail
+    before = client.get("/v1/indices/BCPI", params={"as_of": "2020-01-01T00:00:00Z"}).json()
+    assert before["latest"] is None and before["constituents"] == detail["constituents"]
     sector = client.get("/v1/indices/BCPI-AGR").json()
     assert [c["code"] for c in sector["constituents"]] == ["COTTON"]
     assert sector["constituents"][0]["weight"] == pytest.approx(1.0)
@@ -112,12 +114,15 @@ def test_every_get_has_an_etag_and_if_none_match_answers_304(client):
 
 def test_new_publication_changes_the_etag(client, seeded):
     url = "/v1/indices/BCPI/series"
-    tag = client.get(url).headers["etag"]
+    first = client.get(url)
+    tag = first.headers["etag"]
+    assert client.get(url).content == first.content  # the second from the answer cache
     assert client.get(url, headers={"If-None-Match": tag}).status_code == 304
     publish_index(seeded, "BCPI", {DAYS[-1]: 1.0}, now=T0 + dt.timedelta(hours=1))
     fresh = client.get(url, headers={"If-None-Match": tag})
     assert fresh.status_code == 200 and fresh.headers["etag"] != tag
     assert fresh.json()["points"][-1]["value"] == 1.0
+    assert client.get(url).json()["points"][-1]["value"] == 1.0  # nothing stale is cached
     # Formats are different representations: different tags.
     csv_tag = client.get(url, params={"format": "csv"}).headers["etag"]
     assert csv_tag != fresh.headers["etag"]
@@ -143,7 +148,7 @@ def test_read_keys_are_optional_and_rate_limited_across_workers(seeded, database
         headers = {"Authorization": f"Bearer {key}"}
         assert one.get("/v1/indices", headers=headers).status_code == 200
         assert two.get("/v1/indices", headers={"X-API-Key": key}).status_code == 200
-        third = one.get("/v1/indices/BCPI/latest", params={"api_key": key})
+        third = one.get("/v1/indices/BCPI/latest", headers=headers)
         assert third.status_code == 200 and third.headers["x-ratelimit-remaining"] == "0"
         refused = two.get("/v1/indices", headers=headers)
         assert refused.status_code == 429
@@ -159,7 +164,8 @@ def test_unknown_or_revoked_keys_are_refused_and_keys_can_be_required(seeded, da
     revoked = _key(seeded, revoked=True)
     with _client(database_url, require_read_key=True) as client:
         missing = client.get("/v1/indices")
-        assert missing.status_code == 401 and missing.json()["error"] == "Unauthorized"
+        assert missing.status_code == 401 and missing.json()["error"] == "Unauthenticated"
+        assert missing.headers["www-authenticate"] == "Bearer"
         assert client.get("/v1/indices", headers={"X-API-Key": "bcpi_nope"}).status_code == 401
         assert client.get("/v1/indices", headers={"X-API-Key": revoked}).status_code == 401
         good = _key(seeded)
@@ -248,6 +254,11 @@ def test_changes_page_through_every_vintage_once(client, seeded):
     assert len(seen) == 60 * 4 + 2
     keys = {(c["kind"], c["code"], c["date"], c["vintage"]) for c in seen}
     assert len(keys) == len(seen)
+    known_then = client.get(
+        "/v1/changes",
+        params={"updated_after": T0.isoformat(), "as_of": (later - dt.timedelta(seconds=1))},
+    ).json()
+    assert known_then["changes"] == []
     after_first = client.get("/v1/changes", params={"updated_after": T0.isoformat()}).json()
     assert [(c["code"], c["value"], c["vintage"]) for c in after_first["changes"]] == [
         ("BCPI", 5.0, 2),

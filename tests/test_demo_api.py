@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import polars as pl
 import pytest
@@ -103,3 +104,36 @@ def test_health_docs_and_dashboard(demo):
     assert "/v1/indices/{code}/series" in client.get("/openapi.json").json()["paths"]
     page = client.get("/")
     assert page.status_code == 200 and "北京大宗商品价格指数" in page.text
+
+
+def test_composite_explanation_and_every_format_agree_on_the_demo(demo):
+    """On the full catalogue: explain recomputes the composite; the formats carry one series."""
+    _, client = demo
+    last = client.get("/v1/indices/BCPI/latest").json()
+    explanation = client.get("/v1/indices/BCPI/explain", params={"date": last["date"]}).json()
+    assert explanation["value"] == last["value"]
+    total = 0.0
+    for member in explanation["constituents"]:
+        base_price = member["base"]["price"]
+        level = member["assessment"]["price"] / base_price * explanation["base_value"]
+        reference = member["reference"]["price"] / base_price * explanation["base_value"]
+        assert level == pytest.approx(member["level"], rel=1e-12)
+        assert reference == pytest.approx(member["reference_level"], rel=1e-12)
+        total += member["weight"] * level / reference
+    assert explanation["reference_value"] * total == pytest.approx(last["value"], rel=1e-12)
+
+    points = client.get("/v1/indices/BCPI/series").json()["points"]
+    expected = pl.DataFrame(
+        {
+            "date": [dt.date.fromisoformat(p["date"]) for p in points],
+            "value": [p["value"] for p in points],
+            "status": [p["status"] for p in points],
+        }
+    )
+    csv = client.get("/v1/indices/BCPI/series", headers={"Accept": "text/csv"}).content
+    schema = {"date": pl.Date, "value": pl.Float64, "status": pl.String}
+    assert pl.read_csv(io.BytesIO(csv), schema=schema).equals(expected)
+    parquet = client.get("/v1/indices/BCPI/series", params={"format": "parquet"}).content
+    assert pl.read_parquet(io.BytesIO(parquet)).equals(expected)
+    arrow = client.get("/v1/indices/BCPI/series", params={"format": "arrow"}).content
+    assert pl.read_ipc_stream(io.BytesIO(arrow)).equals(expected)

@@ -21,14 +21,25 @@ from sqlalchemy import func, select
 
 from bcpi.catalogue import parse_catalogue
 from bcpi.settings import Settings
+from index.methodology import AssessmentRules, in_force
 from index.restatement import sweep, window_start
 from index.service import compute
+from index.windows import MethodologyCalendar
 from ingest.service import ingest_file
 from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
 from store.models_publication import Correction
 from store.reference import ensure_exchange
+
+# These values test the restatement arithmetic, not the sufficiency rules: any window with a
+# trade is sufficient.
+LOOSE = in_force().model_copy(
+    update={
+        "version": "test-loose",
+        "assessment": AssessmentRules(min_trades=1, min_exchanges=1, max_exchange_share=1.0),
+    }
+)
 
 CATALOGUE = """
 [index_family]
@@ -105,7 +116,9 @@ def published(database_url, tmp_path):
         ensure_exchange(session, "X")
     _ingest(engine, catalogue, tmp_path / "feed.csv", FEED)
     with session_scope(engine) as session:
-        compute(session, dt.date(2025, 12, 30), dt.date(2026, 1, 5), now=FIXED_AT)
+        compute(
+            session, dt.date(2025, 12, 30), dt.date(2026, 1, 5), now=FIXED_AT, methodology=LOOSE
+        )
     yield engine, catalogue, path, database_url
     engine.dispose()
 
@@ -130,10 +143,14 @@ def _late_trade(engine, catalogue, tmp_path, line, day):
             session.add(models.RestatementMark(commodity_id=cotton, date=day, reason="late_trade"))
 
 
-def test_window_counts_weekdays_back_from_today():
-    assert window_start(dt.date(2026, 1, 6), 5) == dt.date(2025, 12, 31)
-    assert window_start(dt.date(2026, 1, 10), 1) == dt.date(2026, 1, 9)  # Saturday → Friday
-    assert window_start(dt.date(2026, 1, 12), 3) == dt.date(2026, 1, 8)
+def test_window_counts_trading_days_back_from_today():
+    weekdays = MethodologyCalendar(LOOSE.calendar)
+    assert window_start(dt.date(2026, 1, 6), 5, weekdays) == dt.date(2025, 12, 31)
+    assert window_start(dt.date(2026, 1, 10), 1, weekdays) == dt.date(2026, 1, 9)  # Sat → Fri
+    assert window_start(dt.date(2026, 1, 12), 3, weekdays) == dt.date(2026, 1, 8)
+    rules = LOOSE.calendar.model_copy(update={"holidays": frozenset({dt.date(2026, 1, 1)})})
+    with_holiday = MethodologyCalendar(rules)
+    assert window_start(dt.date(2026, 1, 6), 5, with_holiday) == dt.date(2025, 12, 30)
 
 
 def test_late_trade_inside_the_window_restates_and_publishes_notices(published, tmp_path):
@@ -142,7 +159,7 @@ def test_late_trade_inside_the_window_restates_and_publishes_notices(published, 
     _late_trade(engine, catalogue, tmp_path, late, JAN2)
 
     with session_scope(engine) as session:
-        report = sweep(session, SWEPT_AT, window_days=5)
+        report = sweep(session, SWEPT_AT, window_days=5, methodology=LOOSE)
     assert report.window_start == dt.date(2025, 12, 31)
     assert report.marks >= 1 and report.expired == 0
     by_code = {c.index_code: c for c in report.corrections}
@@ -164,7 +181,7 @@ def test_late_trade_inside_the_window_restates_and_publishes_notices(published, 
         )
         assert session.scalar(select(func.count()).select_from(Correction)) == 3
     with session_scope(engine) as session:
-        again = sweep(session, SWEPT_AT + dt.timedelta(hours=1), window_days=5)
+        again = sweep(session, SWEPT_AT + dt.timedelta(hours=1), window_days=5, methodology=LOOSE)
     assert again.corrections == []
 
     settings = Settings(database_url=database_url, catalogue_path=catalogue_path)
@@ -225,7 +242,9 @@ def test_late_trade_before_the_window_is_not_restated(published, tmp_path):
     late = "LATE2,COTTON,2025-12-30T11:00:00+08:00,16000,3,CNY,t"
     _late_trade(engine, catalogue, tmp_path, late, dt.date(2025, 12, 30))
     with session_scope(engine) as session:
-        report = sweep(session, dt.datetime(2026, 1, 8, 9, 0, tzinfo=dt.UTC), window_days=3)
+        report = sweep(
+            session, dt.datetime(2026, 1, 8, 9, 0, tzinfo=dt.UTC), window_days=3, methodology=LOOSE
+        )
     assert report.window_start == dt.date(2026, 1, 6)
     assert report.expired == 1 and report.corrections == []
     with session_scope(engine) as session:

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 
 from api.deps import ReadSessionDep
+from api.params import AsOf, instant
 from api.schemas import CommodityInfo, Constituent, IndexDetail, IndexInfo, LatestValue
 from api.series import known_at
 from bcpi.errors import UnknownIndex
@@ -64,8 +65,9 @@ def list_indices(session: ReadSessionDep) -> list[IndexInfo]:
     response_model=IndexDetail,
     summary="One index: current constituents and weights, methodology, latest value",
 )
-def index_detail(code: str, session: ReadSessionDep) -> IndexDetail:
+def index_detail(code: str, session: ReadSessionDep, as_of: AsOf = None) -> IndexDetail:
     definition = definition_by_code(session, code)
+    as_of = instant("as_of", as_of)
     newest = (
         select(func.max(models.IndexConstituent.effective_from))
         .where(models.IndexConstituent.index_id == definition.id)
@@ -80,14 +82,14 @@ def index_detail(code: str, session: ReadSessionDep) -> IndexDetail:
         )
         .order_by(models.IndexConstituent.weight.desc(), models.Commodity.code)
     ).all()
-    latest = latest_value(session, definition)
+    latest = latest_value(session, definition, as_of)
     rationale = None
     if latest is not None:
         rationale = session.scalar(
             select(models.IndexValue.rationale).where(
                 models.IndexValue.index_id == definition.id,
                 models.IndexValue.date == latest.date,
-                models.IndexValue.superseded_at.is_(None),
+                known_at(models.IndexValue, as_of),
             )
         )
     constant = (rationale or {}).get("normalising_constant")

@@ -46,6 +46,7 @@ def _prices(session, ids: dict[str, int], start, end, as_of) -> pl.DataFrame:
         models.Assessment.volume,
     ).where(
         models.Assessment.commodity_id.in_(ids.values()),
+        models.Assessment.price.is_not(None),  # a suspended assessment has no price
         known_at(models.Assessment, as_of),
     )
     if start is not None:

@@ -63,7 +63,7 @@ def corrections(
     )
 
 
-def _published(kind: str, model, key, code_model, value, after, cursor):
+def _published(kind: str, model, key, code_model, value, after, cursor, as_of):
     """Vintages of one table published after ``after`` (past ``cursor`` at that instant)."""
     if cursor is None:
         newer = model.published_at > after
@@ -90,7 +90,7 @@ def _published(kind: str, model, key, code_model, value, after, cursor):
             model.published_at.label("published_at"),
         )
         .join(code_model, code_model.id == key)
-        .where(newer)
+        .where(newer, *([model.published_at <= as_of] if as_of is not None else []))
     )
 
 
@@ -116,8 +116,10 @@ def changes(
         str | None, Query(max_length=40, description="Paging: as given by `next`")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
+    as_of: AsOf = None,
 ) -> Changes:
     after = instant("updated_after", updated_after)
+    as_of = instant("as_of", as_of)
     if after is None:
         raise InvalidRange("updated_after is required", field="updated_after")
     position = _cursor(cursor)
@@ -132,6 +134,7 @@ def changes(
                 models.IndexValue.value,
                 after,
                 position,
+                as_of,
             )
         )
     if kind in ("all", "assessment"):
@@ -144,6 +147,7 @@ def changes(
                 models.Assessment.price,
                 after,
                 position,
+                as_of,
             )
         )
     union = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()

@@ -1,0 +1,104 @@
+"""Serving a ten-year daily series over HTTP, beside a trivial endpoint of the same server.
+
+uvicorn runs in a subprocess on 127.0.0.1 (one worker), once with the per-process answer
+cache (the default) and once without it (``response_cache_mb=0``: every answer read from
+the database and rendered); one keep-alive client asks in turn
+for the series (JSON, CSV, Arrow) and for ``/healthz`` (the trivial peer), in alternating
+blocks, and reports requests/s and p99 latency of each and the ratio series/trivial
+(target ≥ 0.5). Run:
+
+    .venv/bin/pytest benchmarks/bench_api.py --benchmark-enable -s
+
+``BCPI_BENCH_DATABASE_URL`` runs it on another database (PostgreSQL, say).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import statistics
+import time
+
+import httpx
+import pytest
+
+from bcpi.catalogue import load_catalogue
+from bcpi.settings import Settings
+from store.bootstrap import prepare_database
+from store.db import make_engine
+from tests.publication_data import T0, level, publish_index, weekdays
+from tests.publication_server import serve
+
+TEN_YEARS = weekdays(dt.date(2015, 1, 1), 2610)
+BLOCKS = int(os.environ.get("BCPI_BENCH_BLOCKS", "10"))
+PER_BLOCK = int(os.environ.get("BCPI_BENCH_REQUESTS", "40"))
+TARGET = 0.5
+
+
+@pytest.fixture(scope="module", params=["cached", "uncached"])
+def server(request, tmp_path_factory):
+    url = os.environ.get("BCPI_BENCH_DATABASE_URL") or (
+        f"sqlite:///{tmp_path_factory.mktemp('bench') / 'bcpi.db'}"
+    )
+    engine = make_engine(url)
+    prepare_database(engine, load_catalogue(Settings().catalogue_path))
+    publish_index(engine, "BCPI", {d: level(d) for d in TEN_YEARS}, now=T0)
+    engine.dispose()
+    cache_mb = "64" if request.param == "cached" else "0"
+    with serve(url, response_cache_mb=cache_mb) as running:
+        running.label = request.param
+        yield running
+
+
+def _timed(client: httpx.Client, path: str, params: dict) -> float:
+    started = time.perf_counter()
+    answer = client.get(path, params=params)
+    answer.read()
+    elapsed = time.perf_counter() - started
+    assert answer.status_code == 200
+    return elapsed
+
+
+def _figures(latencies: list[float]) -> tuple[float, float]:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return len(latencies) / sum(latencies), p99
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "arrow"])
+def test_ten_year_series_against_trivial_endpoint(benchmark, server, fmt):
+    params = {"format": fmt}
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        body = client.get("/v1/indices/BCPI/series", params=params).content
+        points = body.count(b"\n") - 1 if fmt == "csv" else len(TEN_YEARS)
+        for _ in range(20):  # warm up both paths
+            _timed(client, "/healthz", {})
+            _timed(client, "/v1/indices/BCPI/series", params)
+        trivial, series = [], []
+        for _ in range(BLOCKS):
+            trivial += [_timed(client, "/healthz", {}) for _ in range(PER_BLOCK)]
+            series += [_timed(client, "/v1/indices/BCPI/series", params) for _ in range(PER_BLOCK)]
+        benchmark.pedantic(
+            _timed, args=(client, "/v1/indices/BCPI/series", params), rounds=50, iterations=1
+        )
+    trivial_rate, trivial_p99 = _figures(trivial)
+    series_rate, series_p99 = _figures(series)
+    ratio = series_rate / trivial_rate
+    benchmark.extra_info.update(
+        {
+            "points": points,
+            "bytes": len(body),
+            "series_rps": round(series_rate, 1),
+            "series_p99_ms": round(series_p99 * 1000, 2),
+            "trivial_rps": round(trivial_rate, 1),
+            "trivial_p99_ms": round(trivial_p99 * 1000, 2),
+            "ratio": round(ratio, 3),
+        }
+    )
+    print(
+        f"\n{server.label:>8} {fmt:>5}: {points} points, {len(body) / 1024:.0f} KiB: "
+        f"{series_rate:.0f} req/s (p99 {series_p99 * 1000:.1f} ms, median "
+        f"{statistics.median(series) * 1000:.1f} ms) vs /healthz {trivial_rate:.0f} req/s "
+        f"(p99 {trivial_p99 * 1000:.1f} ms): ratio {ratio:.2f} (target ≥ {TARGET})"
+    )
+    assert points == len(TEN_YEARS)
