@@ -45,7 +45,6 @@ from ingest.validate import (
     ROW,
     validated_frame,
 )
-from reliability.faults import fault_point
 from store import models
 from store.db import session_scope
 from store.reference import get_exchange
@@ -130,6 +129,9 @@ def check_exchange_column(frame: pl.DataFrame, exchange_code: str) -> None:
     """A payload may name its exchange; naming another one refuses the whole batch."""
     if EXCHANGE_FIELD not in frame.columns:
         return
+    dtype = frame.schema[EXCHANGE_FIELD]
+    if not (dtype in (pl.String, pl.Null) or isinstance(dtype, (pl.Categorical, pl.Enum))):
+        raise IngestError(f"exchange must be text (the key's own exchange code), not {dtype}")
     named = frame.select(pl.col(EXCHANGE_FIELD).cast(pl.String).str.strip_chars())
     others = named.filter(
         pl.col(EXCHANGE_FIELD).is_not_null() & (pl.col(EXCHANGE_FIELD) != exchange_code)
@@ -235,7 +237,6 @@ def ingest_batch(
             pl.lit(0).alias("revision"),
         ),
     )
-    fault_point("mid_batch")  # test-only (BCPI_FAULT_POINT); inert otherwise
     held = 0
     if new.filter(pl.col("status") == TradeStatus.HELD.value).height:
         held = session.scalar(

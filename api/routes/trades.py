@@ -34,7 +34,6 @@ from ingest.archive import archive_bytes
 from ingest.fields import ALL_FIELDS, NUMERIC_QUALITY_FIELDS, Reason
 from ingest.readers import GzipLimiter, media_format, read_body
 from ingest.service import BatchRejected, check_exchange_column, ingest_frame
-from reliability.faults import acknowledge_before_commit, fault_point
 from store import models
 from store.models_feeds import IdempotencyRecord, TradeRevision
 
@@ -228,7 +227,6 @@ def _push(
                     )
                 )
                 session.flush()
-            acknowledge_before_commit(answer)  # test-only (BCPI_FAULT_*); inert otherwise
     except BatchRejected as exc:
         return _rejected_answer(exc)
     except IntegrityError:
@@ -240,7 +238,6 @@ def _push(
         if record is None:
             raise
         return _replay(record, request_hash)
-    fault_point("after_commit")  # test-only (BCPI_FAULT_POINT); inert otherwise
     return Response(answer, media_type="application/json")
 
 
