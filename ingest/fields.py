@@ -39,6 +39,9 @@ ALL_FIELDS: tuple[str, ...] = (*REQUIRED_FIELDS, *OPTIONAL_FIELDS)
 EXCHANGE_FIELD = "exchange"
 
 MAX_TEXT_LENGTH = 64
+# More benchmark units than any market trades in a year: a larger quantity is a mistake,
+# and sums of such quantities overflow the assessment.
+MAX_QUANTITY = 1e12
 ACTIONS = ("new", "cancel", "amend")
 
 
@@ -51,6 +54,7 @@ class Reason(StrEnum):
     BAD_TEXT = "bad_text"
     NON_POSITIVE_PRICE = "non_positive_price"
     NON_POSITIVE_QUANTITY = "non_positive_quantity"
+    QUANTITY_OUT_OF_BAND = "quantity_out_of_band"
     UNKNOWN_COMMODITY = "unknown_commodity"
     UNIT_MISMATCH = "unit_mismatch"
     CURRENCY_MISMATCH = "currency_mismatch"

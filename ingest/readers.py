@@ -197,7 +197,9 @@ def _read_ndjson(data: bytes) -> pl.DataFrame:
         pass
     rows = []
     try:
-        for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        # Lines end at "\n" only: splitlines() would also split inside a JSON string that
+        # holds U+2028, U+0085 or another Unicode line break, which JSON leaves unescaped.
+        for number, line in enumerate(data.decode("utf-8").split("\n"), start=1):
             if line.strip():
                 try:
                     rows.append(_loads(line))

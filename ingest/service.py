@@ -132,6 +132,9 @@ def check_exchange_column(frame: pl.DataFrame, exchange_code: str) -> None:
     dtype = frame.schema[EXCHANGE_FIELD]
     if not (dtype in (pl.String, pl.Null) or isinstance(dtype, (pl.Categorical, pl.Enum))):
         raise IngestError(f"exchange must be text (the key's own exchange code), not {dtype}")
+    dtype = frame.schema[EXCHANGE_FIELD]
+    if not (dtype in (pl.String, pl.Null) or isinstance(dtype, (pl.Categorical, pl.Enum))):
+        raise IngestError(f"exchange must be text (the key's own exchange code), not {dtype}")
     named = frame.select(pl.col(EXCHANGE_FIELD).cast(pl.String).str.strip_chars())
     others = named.filter(
         pl.col(EXCHANGE_FIELD).is_not_null() & (pl.col(EXCHANGE_FIELD) != exchange_code)

@@ -16,6 +16,7 @@ import polars as pl
 from ingest.fields import (
     ACTIONS,
     ALL_FIELDS,
+    MAX_QUANTITY,
     MAX_TEXT_LENGTH,
     NUMERIC_QUALITY_FIELDS,
     REQUIRED_FIELDS,
@@ -34,6 +35,14 @@ FLOAT_FIELDS = ("price", "quantity", *NUMERIC_QUALITY_FIELDS)
 # offset that is required (Z, +08:00 or +0800).
 _ISO_FORMAT = "%+"
 _UTC = pl.Datetime("us", "UTC")
+# The instants a feed may name at all (years 1 to 9999, as ISO-8601 text allows), in epoch
+# milliseconds; beyond them a typed value cannot even be printed and an integer would
+# overflow into some other instant when scaled to microseconds.
+_MIN_MS, _MAX_MS = -62_135_596_800_000, 253_402_300_799_999
+_PER_MS = {"ms": 1, "us": 1_000, "ns": 1_000_000}
+_MIN_DAY, _MAX_DAY = -719_162, 2_932_896
+# A text starting with one of these is run as a formula by a spreadsheet that opens it.
+_FORMULA_START = r"^[=+\-@\t\r]"
 
 
 def raw_frame(lf: pl.LazyFrame, row_offset: int = 1) -> pl.LazyFrame:
@@ -43,14 +52,29 @@ def raw_frame(lf: pl.LazyFrame, row_offset: int = 1) -> pl.LazyFrame:
 
 
 def _unusable(dtype: pl.DataType) -> bool:
-    """Types no field can hold: nested values and raw bytes."""
-    return dtype.is_nested() or dtype in (pl.Binary, pl.Object)
+    """Types no field can hold: nested values, raw bytes and durations."""
+    return dtype.is_nested() or dtype in (pl.Binary, pl.Object) or isinstance(dtype, pl.Duration)
+
+
+def _representable(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A typed column with its instants outside years 1 to 9999 as nulls (casting those
+    to text panics)."""
+    col = pl.col(name)
+    if isinstance(dtype, pl.Datetime):
+        physical, per_ms = col.cast(pl.Int64), _PER_MS[dtype.time_unit]
+        low, high = max(_MIN_MS * per_ms, -(2**63)), min(_MAX_MS * per_ms, 2**63 - 1)
+        return pl.when(physical.is_between(low, high)).then(col)
+    if dtype == pl.Date:
+        return pl.when(col.cast(pl.Int32).is_between(_MIN_DAY, _MAX_DAY)).then(col)
+    return col
 
 
 def _has_wrong_type(name: str, dtype: pl.DataType) -> bool:
     """Whether a typed column's type is one the field cannot take (its values are bad_type)."""
     if _unusable(dtype) or (name in FLOAT_FIELDS and dtype == pl.Boolean):
         return True
+    if name in TEXT_FIELDS and (dtype.is_float() or dtype.is_temporal()):
+        return True  # e.g. an identifier stored as a float has lost digits
     return name == "traded_at" and not (
         dtype in (pl.String, pl.Null) or dtype.is_integer() or isinstance(dtype, pl.Datetime)
     )
@@ -63,8 +87,10 @@ def wrong_type_column(name: str) -> str:
 def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
     if _unusable(dtype):
         return pl.lit(None, dtype=pl.String)
-    col = pl.col(name)
-    return col if dtype == pl.String else col.cast(pl.String)
+    if dtype == pl.String:
+        return pl.col(name)
+    text = _representable(name, dtype).cast(pl.String)
+    return text.fill_null(pl.when(pl.col(name).is_not_null()).then(pl.lit("(out of range)")))
 
 
 def _parse_float(name: str, dtype: pl.DataType) -> pl.Expr:
@@ -88,11 +114,10 @@ def _parse_instant(name: str, dtype: pl.DataType) -> pl.Expr:
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
             return pl.lit(None, dtype=_UTC)
-        return pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+        instant = _representable(name, dtype)
+        return instant.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
     if dtype.is_integer():
-        return pl.from_epoch(pl.col(name).cast(pl.Int64), time_unit="ms").dt.replace_time_zone(
-            "UTC"
-        )
+        return _from_epoch_ms(pl.col(name).cast(pl.Int64, strict=False))
     if dtype != pl.String:
         return pl.lit(None, dtype=_UTC)
     text = pl.col(name)
@@ -100,8 +125,13 @@ def _parse_instant(name: str, dtype: pl.DataType) -> pl.Expr:
         format=_ISO_FORMAT, strict=False, time_unit="us", time_zone="UTC", cache=False
     )
     epoch_ms = text.cast(pl.Int64, strict=False)
-    epoch = pl.from_epoch(epoch_ms, time_unit="ms").dt.replace_time_zone("UTC")
-    return pl.when(epoch_ms.is_not_null()).then(epoch).otherwise(iso)
+    return pl.when(epoch_ms.is_not_null()).then(_from_epoch_ms(epoch_ms)).otherwise(iso)
+
+
+def _from_epoch_ms(epoch_ms: pl.Expr) -> pl.Expr:
+    """Epoch milliseconds to a UTC instant; null outside years 1 to 9999."""
+    inside = pl.when(epoch_ms.is_between(_MIN_MS, _MAX_MS)).then(epoch_ms)
+    return pl.from_epoch(inside, time_unit="ms").dt.replace_time_zone("UTC")
 
 
 def _typed_dtype(name: str) -> pl.DataType:
@@ -192,13 +222,14 @@ def _checks(
         bad = raw.str.contains("\x00", literal=True) | (raw.str.len_chars() > MAX_TEXT_LENGTH)
         if name == "trade_id":
             bad = bad | raw.str.contains(r"^\s|\s$")
+        bad = bad | raw.str.contains(_FORMULA_START)
         checks.append(
             (
                 name,
                 Reason.BAD_TEXT,
                 bad,
-                f"{name} has a NUL byte, surrounding spaces or more than"
-                f" {MAX_TEXT_LENGTH} characters",
+                f"{name} has a NUL byte, surrounding spaces, a leading = + - or @, or more"
+                f" than {MAX_TEXT_LENGTH} characters",
                 name in ("trade_id", "action"),
             )
         )
@@ -273,6 +304,13 @@ def _checks(
             Reason.NON_POSITIVE_QUANTITY,
             pl.col("quantity") <= 0,
             "quantity must be > 0",
+            False,
+        ),
+        (
+            "quantity",
+            Reason.QUANTITY_OUT_OF_BAND,
+            pl.col("quantity_n") > MAX_QUANTITY,
+            f"normalised quantity is above {MAX_QUANTITY:g} benchmark units",
             False,
         ),
     ]

@@ -57,6 +57,7 @@ BAD = [
     (trade("B08", price="-5"), "price", "non_positive_price"),
     (trade("B09", price="0"), "price", "non_positive_price"),
     (trade("B10", quantity="0"), "quantity", "non_positive_quantity"),
+    (trade("B10b", quantity="1e308"), "quantity", "quantity_out_of_band"),
     (trade("B11", commodity="GOLD"), "commodity", "unknown_commodity"),
     (trade("B12", unit="m3"), "unit", "unit_mismatch"),
     (trade("B13", currency="EUR"), "currency", "currency_mismatch"),
