@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import polars as pl
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Integer, Select, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from store import models
@@ -26,6 +26,7 @@ Kind = Literal["index", "assessment"]
 
 PERIOD = {"weekly": "1w", "monthly": "1mo", "quarterly": "1q", "annual": "1y"}
 PARTITION_ROWS = 50_000
+JULIAN_DAY_OF_EPOCH = 2440587.5
 _KEY = "__period"
 _PREVIOUS = "__previous"
 
@@ -71,9 +72,13 @@ def known_at(model, as_of: dt.datetime | None):
     )
 
 
-def _select(spec: SeriesSpec, *, descending: bool) -> Select:
+def _select(spec: SeriesSpec, *, descending: bool, day_numbers: bool = False) -> Select:
+    """``day_numbers``: dates as days since 1970-01-01 (SQLite stores them as text)."""
     model, key, value = _table(spec.kind)
-    columns = [model.date, value.label("value"), model.status]
+    day = model.date
+    if day_numbers:
+        day = cast(func.julianday(model.date) - JULIAN_DAY_OF_EPOCH, Integer).label("date")
+    columns = [day, value.label("value"), model.status]
     if spec.kind == "assessment":
         columns += [model.trades, model.volume, model.high, model.low, model.fallback]
     conditions = [key == spec.key_id]
@@ -130,28 +135,27 @@ def read_partitions(
     """The stored points in order, ``rows`` at a time, straight from the driver's cursor.
 
     Rows go from the driver into Polars without a Python object per value on the way
-    (SQLite's text dates and times are parsed by Polars); PostgreSQL reads through a
+    (SQLite's text dates become day numbers in SQL); PostgreSQL reads through a
     server-side cursor, so only one partition is ever in memory.
     """
     schema = raw_schema(spec)
     connection = session.connection()
     dialect = connection.dialect
-    sql, parameters = _driver_statement(_select(spec, descending=descending), dialect)
-    driver = connection.connection.driver_connection
     textual = dialect.name == "sqlite"
+    statement = _select(spec, descending=descending, day_numbers=textual)
+    sql, parameters = _driver_statement(statement, dialect)
+    driver = connection.connection.driver_connection
+    # Dates arrive as day numbers, which Polars takes as dates; SQLite's text timestamps
+    # (intraday ``time``) are parsed by Polars.
     received = {
-        name: (pl.String if textual and dtype in (pl.Date, pl.Datetime) else dtype)
+        name: (pl.String if textual and isinstance(dtype, pl.Datetime) else dtype)
         for name, dtype in schema.items()
     }
-    parse = []
-    if textual:
-        parse = [
-            pl.col(name).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_zone="UTC", time_unit="us")
-            if isinstance(dtype, pl.Datetime)
-            else pl.col(name).str.to_date("%Y-%m-%d")
-            for name, dtype in schema.items()
-            if dtype in (pl.Date, pl.Datetime)
-        ]
+    parse = [
+        pl.col(name).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_zone="UTC", time_unit="us")
+        for name, dtype in schema.items()
+        if textual and isinstance(dtype, pl.Datetime)
+    ]
     cursor = driver.cursor(name=f"bcpi_series_{id(spec):x}") if not textual else driver.cursor()
     try:
         cursor.execute(sql, parameters)
@@ -159,11 +163,8 @@ def read_partitions(
             partition = cursor.fetchmany(rows)
             if not partition:
                 break
-            if textual:
-                frame = pl.DataFrame(partition, schema=received, orient="row")
-                yield frame.with_columns(parse) if parse else frame
-            else:
-                yield pl.DataFrame(partition, schema=schema, orient="row")
+            frame = pl.DataFrame(partition, schema=received, orient="row")
+            yield frame.with_columns(parse) if parse else frame
     finally:
         cursor.close()
 
@@ -285,7 +286,7 @@ class Pipeline:
                 self.pending_previous = None  # the earliest point has no previous value
             return empty
         if spec.transform == "level":
-            return frame.select(list(self.schema))
+            return frame if frame.columns == list(self.schema) else frame.select(list(self.schema))
         if spec.transform == "rebase":
             if self.base is None:
                 priced = frame["value"].drop_nulls()
