@@ -14,6 +14,7 @@ from api.serving import install_serving
 from bcpi import __version__
 from bcpi.catalogue import load_catalogue
 from bcpi.settings import Settings, get_settings
+from reliability.faults import install_fault_hooks
 from store.bootstrap import prepare_database
 from store.db import engine_for, session_factory
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.catalogue = catalogue
     app.state.sessions = session_factory(engine)
     install_error_handlers(app)
+    install_fault_hooks(app)  # test-only (BCPI_FAULT_ACK_BEFORE_COMMIT); inert otherwise
     document_errors(app)
 
     @app.get("/healthz", response_model=Health, tags=["operations"])

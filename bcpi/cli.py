@@ -476,6 +476,58 @@ def rebalance_apply(
         _say(f"  {code}: normalising constant {constant:.6f}")
 
 
+audit_app = typer.Typer(
+    help="Audit: the archive's hash chain; replays of published values.", no_args_is_help=True
+)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(database_url: DatabaseUrl = None) -> None:
+    """Re-hash every archived batch and walk the hash chain; name every batch that fails."""
+    from audit.commands import verify_command
+    from store.bootstrap import prepare_database
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    raise typer.Exit(code=verify_command(engine, settings))
+
+
+@audit_app.command("replay")
+def audit_replay(
+    date: Annotated[
+        list[dt.datetime] | None,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="A published date (repeatable)."),
+    ] = None,
+    all_dates: Annotated[bool, typer.Option("--all", help="Every published date.")] = False,
+    index: Annotated[str | None, typer.Option("--index", help="Only this index's values.")] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the scratch database here (default: temporary).")
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Recompute the values published for DATE from the archived batches, the journal and
+    the recorded methodology; report bit-identical or every difference."""
+    from api.db import read_engine_for
+    from audit.commands import replay_command
+
+    if bool(date) == all_dates:
+        _say("error: give --date D (one or more) or --all")
+        raise typer.Exit(code=2)
+    settings = _settings(database_url)
+    engine = read_engine_for(settings.database_url, settings.sqlite_busy_timeout_ms)
+    code = replay_command(
+        engine,
+        settings,
+        load_catalogue(settings.catalogue_path),
+        dates=[d.date() for d in date] if date else None,
+        index_code=index,
+        workdir=workdir,
+    )
+    raise typer.Exit(code=code)
+
+
 def main() -> None:
     from bcpi.logging import configure_logging
 

@@ -107,6 +107,22 @@ class Settings(BaseSettings):
         default=True, description="Weekend make-up working days (调休) are trading days."
     )
 
+    # Test-only fault injection for the crash harness (reliability/faults.py). Inert unless
+    # set; never set them in production.
+    fault_point: Literal["mid_batch", "after_commit", "during_fixing"] | None = Field(
+        default=None, description="TEST ONLY: SIGKILL this process at this point."
+    )
+    fault_hit: int = Field(
+        default=1, ge=1, description="TEST ONLY: the n-th time the fault point is reached."
+    )
+    fault_arm_file: Path | None = Field(
+        default=None, description="TEST ONLY: the fault point counts only while this file exists."
+    )
+    fault_ack_before_commit: bool = Field(
+        default=False,
+        description="TEST ONLY: answer a push before committing it, then die (loses trades).",
+    )
+
     @field_validator("trading_hours")
     @classmethod
     def _valid_sessions(cls, value: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from audit.journal import journal_computation
 from bcpi.errors import InvalidInput
 from index import store_io
 from index.methodology import Methodology
@@ -68,6 +69,9 @@ def publish_provisional(
         raise InvalidInput("now", "must be timezone-aware")
     engine = Engine.load(session, methodology, calendar)
     day = window_day(engine, now)
+    journal_computation(
+        session, "provisional", day, day, now, engine.methodology.version, engine.calendar
+    )
     report = IntradayReport(observed_at=now, day=day)
     fixed = session.scalar(
         select(models.IndexValue.id)

@@ -1,8 +1,8 @@
 """Rationale records: what each published number rests on, in JSON a reader can check.
 
 Trade listings are bounded (``listed_trades_limit`` per list); the counts are always exact
-and ``trades_digest`` (SHA-256 over every trade's id, price, quantity and verdict) pins the
-full set even when a list is cut.
+and ``trades_digest`` (SHA-256 over every trade's exchange and trade id, price, quantity and
+verdict) pins the full set even when a list is cut.
 """
 
 from __future__ import annotations
@@ -43,8 +43,12 @@ class WindowTrades:
         return out
 
     def digest(self) -> str:
+        # Trades by (exchange, trade id), never by database row id: a replay into another
+        # database, or a reader holding the trades, can recompute it.
         h = hashlib.sha256()
-        for array in (self.ids, self.price, self.quantity, self.flags):
+        for exchange, trade_id in zip(self.exchange, self.trade_id, strict=True):
+            h.update(f"{exchange}\x1f{trade_id}\x1e".encode())
+        for array in (self.price, self.quantity, self.flags):
             h.update(np.ascontiguousarray(array).tobytes())
         return h.hexdigest()
 

@@ -252,10 +252,13 @@ def apply(
         )
     )
     if published_after is not None:
+        from audit.journal import journal_computation
         from index import store_io
         from index.service import ComputeReport, Engine, publish_index_values
 
         engine = Engine.load(session, methodology, None)
+        version, calendar = engine.methodology.version, engine.calendar
+        journal_computation(session, "reweight", effective, effective, now, version, calendar)
         rows = publish_index_values(
             session, engine, effective, now, ComputeReport(effective, effective)
         )

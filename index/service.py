@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from sqlalchemy.orm import Session
 
+from audit.journal import journal_computation
 from bcpi.errors import InvalidRange
 from index import store_io
 from index.assessment import KernelParameters, assess_windows, failed_tests
@@ -31,6 +32,7 @@ from index.windows import (
     trading_days,
     window_closes,
 )
+from reliability.faults import fault_point
 from store import models
 
 BEIJING = dt.timezone(dt.timedelta(milliseconds=BEIJING_UTC_OFFSET_MS))
@@ -307,9 +309,13 @@ def compute(
     engine = Engine.load(session, methodology, calendar)
     report = ComputeReport(start=start, end=end)
     days = trading_days(engine.calendar, start, end)
+    journal_computation(
+        session, "compute", start, end, now, engine.methodology.version, engine.calendar
+    )
     closed = [d for d in days if engine.window_closed(d, now)]
     report.pending_days = [d for d in days if d not in closed]
     assess(session, engine, closed, now, report)
+    fault_point("during_fixing")  # test-only (BCPI_FAULT_POINT); inert otherwise
     rows = publish_index_values(session, engine, start, now, report)
     store_io.record_fixings(session, rows, now)
     return report

@@ -26,6 +26,7 @@ import polars as pl
 from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.orm import Session
 
+from audit.chain import chain_batch
 from bcpi.catalogue import Catalogue
 from bcpi.errors import BcpiError, Forbidden, IngestError
 from bcpi.settings import Settings, get_settings
@@ -45,6 +46,7 @@ from ingest.validate import (
     ROW,
     validated_frame,
 )
+from reliability.faults import fault_point
 from store import models
 from store.db import session_scope
 from store.reference import get_exchange
@@ -240,6 +242,7 @@ def ingest_batch(
             pl.lit(0).alias("revision"),
         ),
     )
+    fault_point("mid_batch")  # test-only (BCPI_FAULT_POINT); inert otherwise
     held = 0
     if new.filter(pl.col("status") == TradeStatus.HELD.value).height:
         held = session.scalar(
@@ -286,6 +289,7 @@ def ingest_batch(
     )
     batch.held, batch.revised = result.held, revised.cancelled + revised.amended
     batch.rejections_by_reason = dict(by_reason) or None
+    chain_batch(session, batch)
     session.flush()
     if keep_rejected_rows and result.rejections:
         result.rejected_rows = _rejected_rows(checked, result.rejections)

@@ -34,6 +34,7 @@ from ingest.archive import archive_bytes
 from ingest.fields import ALL_FIELDS, NUMERIC_QUALITY_FIELDS, Reason
 from ingest.readers import GzipLimiter, media_format, read_body
 from ingest.service import BatchRejected, check_exchange_column, ingest_frame
+from reliability.faults import acknowledge_before_commit, fault_point
 from store import models
 from store.models_feeds import IdempotencyRecord, TradeRevision
 
@@ -227,6 +228,7 @@ def _push(
                     )
                 )
                 session.flush()
+            acknowledge_before_commit(answer)  # test-only (BCPI_FAULT_*); inert otherwise
     except BatchRejected as exc:
         return _rejected_answer(exc)
     except IntegrityError:
@@ -238,6 +240,7 @@ def _push(
         if record is None:
             raise
         return _replay(record, request_hash)
+    fault_point("after_commit")  # test-only (BCPI_FAULT_POINT); inert otherwise
     return Response(answer, media_type="application/json")
 
 

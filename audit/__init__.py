@@ -1,0 +1,1 @@
+"""Audit: the hash chain over archived batches, the journal of computations, replay."""

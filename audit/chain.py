@@ -1,0 +1,193 @@
+"""The hash chain over archived batches, and its verification.
+
+Each stored batch is linked in the transaction that stores it::
+
+    chain_hash = SHA-256(previous chain_hash ‖ batch SHA-256 ‖ metadata)
+
+with the two hashes as their 32 raw bytes and the metadata as canonical JSON (sorted keys,
+no spaces, UTF-8) of the batch's id, exchange, source, format, file name, first row, row
+count, arrival instant (UTC, microseconds) and archive path. The first link's previous hash
+is 64 zeros. Changing an archived byte changes the batch's SHA-256; changing a batch row,
+removing a link or reordering links breaks the recomputed chain from there on. Publishing
+the head (``bcpi audit verify`` prints it) anchors the whole history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from store import models
+from store.models_audit import GENESIS_HASH, AuditChainHead, AuditLink
+
+READ_CHUNK = 1 << 20
+METADATA_FIELDS = (
+    "id",
+    "exchange_id",
+    "source",
+    "format",
+    "filename",
+    "first_row",
+    "rows_total",
+    "received_at",
+    "archive_path",
+)
+
+
+def batch_metadata(batch: Any) -> bytes:
+    """The canonical metadata of a batch (an ``IngestBatch`` or a row with its columns)."""
+    get = batch.get if isinstance(batch, Mapping) else lambda name: getattr(batch, name)
+    values = {name: get(name) for name in METADATA_FIELDS}
+    received = values["received_at"]
+    if isinstance(received, dt.datetime):
+        values["received_at"] = received.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    return json.dumps(values, sort_keys=True, separators=(",", ":")).encode()
+
+
+def link_hash(previous_hash: str, batch_sha256: str, metadata: bytes) -> str:
+    digest = hashlib.sha256(bytes.fromhex(previous_hash))
+    digest.update(bytes.fromhex(batch_sha256))
+    digest.update(metadata)
+    return digest.hexdigest()
+
+
+def chain_batch(session: Session, batch: models.IngestBatch) -> AuditLink:
+    """Append ``batch`` (flushed, with its id) to the chain in ``session``'s transaction.
+
+    The head row is locked until the transaction ends, so appends are serial; a rolled
+    back batch leaves no link.
+    """
+    head = session.execute(
+        select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
+    ).scalar_one()
+    chain_hash = link_hash(head.chain_hash, batch.sha256, batch_metadata(batch))
+    link = AuditLink(
+        seq=head.seq + 1,
+        batch_id=batch.id,
+        previous_hash=head.chain_hash,
+        chain_hash=chain_hash,
+        linked_at=batch.received_at,
+    )
+    session.add(link)
+    session.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.id == 1)
+        .values(seq=link.seq, chain_hash=chain_hash, updated_at=batch.received_at)
+    )
+    session.flush()
+    return link
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while block := source.read(READ_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Problem:
+    batch_id: int | None
+    what: str
+
+    def __str__(self) -> str:
+        where = f"batch {self.batch_id}" if self.batch_id is not None else "chain"
+        return f"{where}: {self.what}"
+
+
+@dataclass
+class VerifyReport:
+    batches: int = 0
+    links: int = 0
+    files: int = 0
+    bytes: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _batch_rows(session: Session) -> Iterable[Mapping[str, Any]]:
+    columns = [getattr(models.IngestBatch, name) for name in METADATA_FIELDS]
+    query = select(*columns, models.IngestBatch.sha256).order_by(models.IngestBatch.id)
+    yield from session.execute(query).mappings()
+
+
+def verify_chain(session: Session, archive_dir: Path) -> VerifyReport:
+    """Re-hash every archived file and walk the chain; every mismatch names its batch."""
+    report = VerifyReport()
+    batches = {row["id"]: row for row in _batch_rows(session)}
+    report.batches = len(batches)
+    rehashed: dict[str, tuple[str | None, int]] = {}
+    for batch_id, row in batches.items():
+        relative = row["archive_path"]
+        if relative is None:
+            report.problems.append(Problem(batch_id, "has no archived bytes"))
+            continue
+        if relative not in rehashed:
+            path = Path(archive_dir) / relative
+            try:
+                rehashed[relative] = (file_sha256(path), path.stat().st_size)
+            except OSError as exc:
+                rehashed[relative] = (None, 0)
+                report.problems.append(Problem(batch_id, f"archive {relative} unreadable: {exc}"))
+                continue
+            report.files += 1
+            report.bytes += rehashed[relative][1]
+        digest = rehashed[relative][0]
+        if digest is not None and digest != row["sha256"]:
+            report.problems.append(
+                Problem(
+                    batch_id,
+                    f"archive {relative} has SHA-256 {digest}, the batch recorded {row['sha256']}",
+                )
+            )
+
+    previous, expected_seq = GENESIS_HASH, 1
+    linked: set[int] = set()
+    for link in session.scalars(select(AuditLink).order_by(AuditLink.seq)):
+        report.links += 1
+        if link.seq != expected_seq:
+            report.problems.append(
+                Problem(link.batch_id, f"link {link.seq} where link {expected_seq} should be")
+            )
+        if link.previous_hash != previous:
+            report.problems.append(
+                Problem(link.batch_id, f"link {link.seq} does not follow the link before it")
+            )
+        row = batches.get(link.batch_id)
+        if row is None:
+            report.problems.append(Problem(link.batch_id, f"link {link.seq} names no stored batch"))
+        elif link_hash(link.previous_hash, row["sha256"], batch_metadata(row)) != link.chain_hash:
+            report.problems.append(
+                Problem(link.batch_id, f"link {link.seq}: the batch record was changed")
+            )
+        linked.add(link.batch_id)
+        previous, expected_seq = link.chain_hash, link.seq + 1
+    for batch_id in sorted(set(batches) - linked):
+        report.problems.append(Problem(batch_id, "is not in the chain"))
+
+    head = session.get(AuditChainHead, 1)
+    if head is None:
+        report.problems.append(Problem(None, "the chain head row is missing"))
+    else:
+        report.head_seq, report.head_hash = head.seq, head.chain_hash
+        if (head.seq, head.chain_hash) != (expected_seq - 1, previous):
+            report.problems.append(
+                Problem(
+                    None, f"the head (link {head.seq}) is not the last link ({expected_seq - 1})"
+                )
+            )
+    return report

@@ -1,0 +1,1 @@
+"""Crash-safety harness and test-only fault injection."""
