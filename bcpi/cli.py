@@ -528,6 +528,57 @@ def audit_replay(
     raise typer.Exit(code=code)
 
 
+reliability_app = typer.Typer(help="Reliability harnesses (test tooling).", no_args_is_help=True)
+app.add_typer(reliability_app, name="reliability")
+
+
+@reliability_app.command("crash")
+def reliability_crash(
+    cycles: Annotated[int, typer.Option(min=1, help="Kill-and-restart cycles.")] = 200,
+    database: Annotated[str, typer.Option(help="sqlite or postgresql.")] = "sqlite",
+    postgres_url: Annotated[
+        str, typer.Option(help="Server for --database postgresql (a database is created).")
+    ] = "postgresql://postgres@127.0.0.1:5432/test",
+    seed: Annotated[int, typer.Option(help="Random seed of kills and workload.")] = 7,
+    negative_control: Annotated[
+        bool,
+        typer.Option(help="Break durability on purpose (ack before commit): must report loss."),
+    ] = False,
+    workdir: Annotated[Path | None, typer.Option(help="Keep files here.")] = None,
+) -> None:
+    """Push trades over HTTP while SIGKILLing the server at random instants and fixed
+    points; restart, retry, and check that nothing acknowledged is lost or doubled."""
+    from reliability.crash import crash_command
+
+    if database not in ("sqlite", "postgresql"):
+        _say("error: --database is sqlite or postgresql")
+        raise typer.Exit(code=2)
+    raise typer.Exit(
+        code=crash_command(
+            cycles=cycles,
+            database=database,
+            postgres_url=postgres_url,
+            seed=seed,
+            negative_control=negative_control,
+            workdir=workdir,
+        )
+    )
+
+
+@reliability_app.command("fresh-database")
+def reliability_fresh_database(
+    name: Annotated[str, typer.Option(help="The PostgreSQL database to (re)create, empty.")],
+    postgres_url: Annotated[
+        str, typer.Option(help="Any database of the server, to connect to.")
+    ] = "postgresql://postgres@127.0.0.1:5432/test",
+) -> None:
+    """Drop (if it exists) and create an empty PostgreSQL database for a full run."""
+    from reliability.server import fresh_postgres_database
+
+    fresh_postgres_database(postgres_url, name)
+    _say(f"database {name} is empty and ready")
+
+
 def main() -> None:
     from bcpi.logging import configure_logging
 
