@@ -170,8 +170,9 @@ def parsed_frame(raw: pl.LazyFrame, present: set[str]) -> pl.LazyFrame:
             typed.append(_parse_float(name, dtype).alias(name))
         elif name == "seq":
             typed.append(_parse_int(name, dtype).alias(name))
-        else:
-            typed.append(_as_text(name, dtype).alias(name))
+        else:  # an empty text is an absent value (a CSV writer may quote it: "")
+            text = _as_text(name, dtype)
+            typed.append(pl.when(text != "").then(text).alias(name))
     action = pl.col("action").fill_null("new") if "action" in present else pl.lit("new")
     return raw.select(pl.col(ROW), *typed).with_columns(action.alias("action"))
 

@@ -178,3 +178,16 @@ def test_ndjson_with_a_unicode_line_break_inside_a_string_is_read_by_lines(push)
     assert answer.status_code == 200, answer.text
     assert answer.json()["accepted"] == 1
     assert [r["code"] for r in answer.json()["rejections"]] == ["not_finite"]
+
+
+def test_an_empty_quoted_csv_field_is_an_absent_value(push):
+    # Found by the differential test: "" for action or grade was refused
+    # (unsupported_action, quality_out_of_range) where an empty unquoted field was not.
+    body = (
+        b"trade_id,commodity,traded_at,price,quantity,currency,unit,grade,action\n"
+        b'C1,COTTON,2025-03-03T10:00:00+08:00,14500,20,CNY,t,"",""\n'
+        b"C2,COTTON,2025-03-03T10:00:00+08:00,14500,20,CNY,t,,\n"
+    )
+    answer = push(body, "text/csv")
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["accepted"], answer.json()["rejections"]) == (2, [])
