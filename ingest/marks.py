@@ -16,24 +16,21 @@ from sqlalchemy.orm import Session
 
 from store import models
 
-CHUNK = 500
-
 
 def published_days(session: Session, pairs: set[tuple[int, dt.date]]) -> set[tuple[int, dt.date]]:
-    found: set[tuple[int, dt.date]] = set()
-    ordered = sorted(pairs)
-    for start in range(0, len(ordered), CHUNK):
-        part = ordered[start : start + CHUNK]
-        found.update(
-            (c, d)
-            for c, d in session.execute(
-                select(models.Assessment.commodity_id, models.Assessment.date).where(
-                    models.Assessment.superseded_at.is_(None),
-                    tuple_(models.Assessment.commodity_id, models.Assessment.date).in_(part),
-                )
-            )
+    """The (commodity id, day) pairs among ``pairs`` that have a current assessment."""
+    if not pairs:
+        return set()
+    days = [d for _, d in pairs]
+    current = session.execute(
+        select(models.Assessment.commodity_id, models.Assessment.date).where(
+            models.Assessment.superseded_at.is_(None),
+            models.Assessment.commodity_id.in_(sorted({c for c, _ in pairs})),
+            models.Assessment.date >= min(days),
+            models.Assessment.date <= max(days),
         )
-    return found
+    )
+    return {(c, d) for c, d in current} & pairs
 
 
 def mark_published_days(

@@ -24,26 +24,22 @@ from ingest.fields import QUALITY_FIELDS, HoldReason, TradeStatus
 from ingest.rules import FeedRules, FxTable
 
 
-def _json_member(name: str, value: pl.Expr, *, text: bool = False) -> pl.Expr:
-    """``"name":value`` where value is not null (strings JSON-escaped), else null."""
+def _json_member(name: str, value: pl.Expr, *, text: bool = False) -> tuple[pl.Expr, pl.Expr]:
+    """(``"name":value`` or null where value is null, the value). Text values must need no
+    JSON escaping (the validators refuse quotes, backslashes and control characters)."""
     if text:
-        encoded = (
-            pl.struct(value.alias(name))
-            .struct.json_encode()
-            .str.strip_prefix("{")
-            .str.strip_suffix("}")
-        )
-    else:
-        encoded = pl.format(f'"{name}":{{}}', value)
-    return pl.when(value.is_not_null()).then(encoded)
+        return pl.lit(f'"{name}":"') + value + pl.lit('"'), value
+    return pl.lit(f'"{name}":') + value.cast(pl.String), value
 
 
-def json_object(members: list[pl.Expr]) -> pl.Expr:
-    """A JSON object of the non-null members, or null when there is none."""
+def json_object(members: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
+    """A JSON object of the members whose value is not null; null when there is none."""
     if not members:
         return pl.lit(None, dtype=pl.String)
-    body = pl.concat_str(members, separator=",", ignore_nulls=True)
-    return pl.when(body != "").then(pl.format("{{{}}}", body))
+    body = pl.concat_str([m for m, _ in members], separator=",", ignore_nulls=True)
+    return pl.when(pl.any_horizontal([v.is_not_null() for _, v in members])).then(
+        pl.concat_str([pl.lit("{"), body, pl.lit("}")])
+    )
 
 
 def rule_columns(rules: FeedRules, present: set[str]) -> list[pl.Expr]:

@@ -16,8 +16,9 @@ file is one transaction of the caller's.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from bcpi.errors import BcpiError, Forbidden, IngestError
 from bcpi.settings import Settings, get_settings
 from ingest.archive import archive_file
 from ingest.fields import ALL_FIELDS, EXCHANGE_FIELD, TradeStatus
-from ingest.fx import fx_table
+from ingest.fx import fx_table, release_held_trades
 from ingest.marks import mark_published_days, published_days
 from ingest.normalise import stored_frame
 from ingest.readers import feed_batches, feed_format, prefetched, scan_feed
@@ -134,9 +135,6 @@ def check_exchange_column(frame: pl.DataFrame, exchange_code: str) -> None:
     dtype = frame.schema[EXCHANGE_FIELD]
     if not (dtype in (pl.String, pl.Null) or isinstance(dtype, (pl.Categorical, pl.Enum))):
         raise IngestError(f"exchange must be text (the key's own exchange code), not {dtype}")
-    dtype = frame.schema[EXCHANGE_FIELD]
-    if not (dtype in (pl.String, pl.Null) or isinstance(dtype, (pl.Categorical, pl.Enum))):
-        raise IngestError(f"exchange must be text (the key's own exchange code), not {dtype}")
     named = frame.select(pl.col(EXCHANGE_FIELD).cast(pl.String).str.strip_chars())
     others = named.filter(
         pl.col(EXCHANGE_FIELD).is_not_null() & (pl.col(EXCHANGE_FIELD) != exchange_code)
@@ -192,6 +190,18 @@ def _rejected_rows(checked: pl.DataFrame, rejections: list[Rejection]) -> pl.Dat
     return reasons.join(received, on=ROW, how="left").sort(ROW)
 
 
+def check_batch(ctx: IngestContext, feed: pl.LazyFrame | pl.DataFrame, first_row: int = 1):
+    """Every row of a batch parsed, normalised and checked (no I/O: safe in a thread)."""
+    return validated_frame(
+        feed.lazy(),
+        ctx.rules,
+        ctx.fx,
+        now=ctx.now,
+        future_tolerance=ctx.future_tolerance,
+        row_offset=first_row,
+    ).collect()
+
+
 def ingest_batch(
     session: Session,
     ctx: IngestContext,
@@ -199,17 +209,12 @@ def ingest_batch(
     source: BatchSource,
     *,
     keep_rejected_rows: bool = False,
+    checked: pl.DataFrame | None = None,
 ) -> IngestResult:
-    """Validate, normalise and store one batch in ``session``'s transaction."""
-    feed = feed.lazy()
-    checked = validated_frame(
-        feed,
-        ctx.rules,
-        ctx.fx,
-        now=ctx.now,
-        future_tolerance=ctx.future_tolerance,
-        row_offset=source.first_row,
-    ).collect()
+    """Validate, normalise and store one batch in ``session``'s transaction (``checked``:
+    the batch already through :func:`check_batch`)."""
+    if checked is None:
+        checked = check_batch(ctx, feed, source.first_row)
     bad = checked.filter(pl.col(REJECT_CODE).is_not_null())
     rejections = _rejections(bad)
     by_reason = Counter(dict(bad[REJECT_CODE].value_counts().iter_rows()))
@@ -355,18 +360,21 @@ def ingest_file(
         return session_scope(target)
 
     with unit_of_work() as session:
-        get_exchange(session, exchange_code)
+        ctx = ingest_context(session, catalogue, exchange_code, settings=settings, now=now)
     archived = archive_file(archive_dir or settings.archive_dir, exchange_code, path, fmt)
     total = IngestResult(None)
     writer = _RejectionWriter(rejected_path)
 
-    def one_batch(chunk: pl.DataFrame, first_row: int) -> None:
+    def store(first_row: int, chunk: pl.DataFrame, checked: pl.DataFrame) -> None:
         with unit_of_work() as session:
-            ctx = ingest_context(session, catalogue, exchange_code, settings=settings, now=now)
-            check_exchange_column(chunk, ctx.exchange_code)
             source = BatchSource("file", fmt, archived.sha256, archived.path, path.name, first_row)
             result = ingest_batch(
-                session, ctx, chunk, source, keep_rejected_rows=rejected_path is not None
+                session,
+                ctx,
+                chunk,
+                source,
+                keep_rejected_rows=rejected_path is not None,
+                checked=checked,
             )
         writer.write(result.rejected_rows)
         result.rejected_rows = None
@@ -375,15 +383,40 @@ def ingest_file(
             progress(chunk.height)
 
     try:
-        first_row = 1
-        for chunk in _read_batches(path, rows):
-            one_batch(chunk, first_row)
-            first_row += chunk.height
-        if first_row == 1:
-            one_batch(scan_feed(path).head(0).collect(), 1)
+        for first_row, chunk, checked in checked_batches(ctx, _read_batches(path, rows)):
+            store(first_row, chunk, checked)
+        if not total.batch_ids:
+            empty = scan_feed(path).head(0).collect()
+            store(1, empty, check_batch(ctx, empty))
     finally:
         writer.close()
+    if total.held:
+        # rates loaded while the file was read: release what they cover
+        with unit_of_work() as session:
+            release_held_trades(
+                session, feed_rules(session, catalogue, settings.timezone), now=ctx.now
+            )
     return total
+
+
+def checked_batches(
+    ctx: IngestContext, batches: Iterator[pl.DataFrame], workers: int = 2
+) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame]]:
+    """(first row, batch, checked batch) in order; ``workers`` batches are checked at once
+    in threads (Polars releases the GIL) while the caller stores the previous one."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feed-check") as pool:
+        pending: deque = deque()
+        first_row = 1
+        for chunk in batches:
+            check_exchange_column(chunk, ctx.exchange_code)
+            pending.append((first_row, chunk, pool.submit(check_batch, ctx, chunk, first_row)))
+            first_row += chunk.height
+            if len(pending) >= workers:
+                start, done, future = pending.popleft()
+                yield start, done, future.result()
+        while pending:
+            start, done, future = pending.popleft()
+            yield start, done, future.result()
 
 
 def _read_batches(path: Path, rows: int) -> Iterator[pl.DataFrame]:

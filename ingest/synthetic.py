@@ -196,3 +196,56 @@ def generate(
             raise ValueError(f"file_format must be csv or parquet, not {file_format!r}")
         paths.append(path)
     return paths
+
+
+def ticks(
+    n: int, *, start: dt.date, days: int = 250, seed: int = 7, prefix: str = "T"
+) -> pl.DataFrame:
+    """``n`` valid trades of every commodity over ``days`` days from ``start`` (for load
+    tests and benchmarks): the feed columns as text, as a CSV file carries them."""
+    rng = np.random.default_rng(seed)
+    codes = list(MARKETS)
+    pick = rng.integers(0, len(codes), size=n)
+    level = np.array([MARKETS[c].level for c in codes])[pick]
+    lot = np.array([MARKETS[c].lot for c in codes])[pick]
+    price = np.round(level * np.exp(rng.normal(0.0, 0.02, size=n)), 2)
+    quantity = lot * rng.integers(1, 40, size=n)
+    first = dt.datetime(start.year, start.month, start.day, 1, 0, tzinfo=dt.UTC).timestamp()
+    epoch_ms = (
+        int(first * 1000)
+        + rng.integers(0, days, size=n) * 86_400_000
+        + rng.integers(0, 6 * 3_600_000, size=n)
+    )
+    is_ore = np.array(codes)[pick] == "IRONORE"
+    fe = np.where(is_ore, np.round(rng.uniform(60.5, 63.0, size=n), 2), np.nan)
+    moisture = np.where(is_ore, np.round(rng.uniform(7.0, 9.5, size=n), 2), np.nan)
+    frame = pl.DataFrame(
+        {
+            "number": np.arange(n),
+            "commodity": np.array(codes)[pick],
+            "epoch_ms": epoch_ms,
+            "price": price,
+            "quantity": quantity.astype(np.float64),
+            "currency": np.array([MARKETS[c].currency for c in codes])[pick],
+            "unit": np.array([MARKETS[c].unit for c in codes])[pick],
+            "fe_pct": fe,
+            "moisture_pct": moisture,
+        }
+    )
+    return frame.select(
+        pl.format("{}{}", pl.lit(prefix), pl.col("number")).alias("trade_id"),
+        "commodity",
+        pl.from_epoch("epoch_ms", time_unit="ms")
+        .dt.replace_time_zone("UTC")
+        .dt.convert_time_zone(BEIJING)
+        .dt.strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
+        .alias("traded_at"),
+        pl.col("price").cast(pl.String),
+        pl.col("quantity").cast(pl.String),
+        "currency",
+        "unit",
+        pl.col("fe_pct").fill_nan(None).cast(pl.String),
+        pl.col("moisture_pct").fill_nan(None).cast(pl.String),
+        pl.when(pl.col("commodity") == "COTTON").then(pl.lit("3128B")).alias("grade"),
+        pl.int_range(1, n + 1).cast(pl.String).alias("seq"),
+    )

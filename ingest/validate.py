@@ -224,6 +224,8 @@ def _checks(
         if name == "trade_id":
             bad = bad | raw.str.contains(r"^\s|\s$")
         bad = bad | raw.str.contains(_FORMULA_START)
+        if name == "grade":  # kept in JSON as it is: no quotes, backslashes or controls
+            bad = bad | raw.str.contains(r'["\\\x00-\x1f]')
         checks.append(
             (
                 name,

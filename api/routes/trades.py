@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import time
 from typing import Annotated, Any
 
 import polars as pl
@@ -19,7 +20,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import ExchangePrincipal, Principal
@@ -244,6 +245,26 @@ def _push(
     return Response(answer, media_type="application/json")
 
 
+def _transient(exc: OperationalError) -> bool:
+    """A failure that another attempt may not meet: a deadlock or serialisation failure
+    (PostgreSQL), a lock still held after the busy timeout (SQLite)."""
+    name = type(exc.orig).__name__
+    return name in ("DeadlockDetected", "SerializationFailure") or "locked" in str(exc.orig)
+
+
+def _push_retrying(*args, **kwargs) -> Response:
+    """:func:`_push`, tried again (at most twice) after a transient database failure; the
+    batch is one transaction, so a failed attempt left nothing behind."""
+    for attempt in range(3):
+        try:
+            return _push(*args, **kwargs)
+        except OperationalError as exc:
+            if attempt == 2 or not _transient(exc):
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 @router.post(
     "",
     response_model=IngestResponse,
@@ -307,7 +328,13 @@ async def push_trades(
     fmt = media_format(request.headers.get("content-type"))
     body = await read_limited_body(request, request.app.state.settings.max_body_bytes)
     return await run_in_threadpool(
-        _push, request, principal, fmt, body, atomic=atomic, idempotency_key=idempotency_key
+        _push_retrying,
+        request,
+        principal,
+        fmt,
+        body,
+        atomic=atomic,
+        idempotency_key=idempotency_key,
     )
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks (pytest-benchmark), each beside the peer a user would otherwise use."""

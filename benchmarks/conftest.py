@@ -1,0 +1,1 @@
+"""Benchmarks run only when asked: ``.venv/bin/pytest benchmarks --benchmark-enable -s``."""
