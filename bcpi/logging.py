@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import logging.config
+import re
 from typing import Any
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -19,6 +20,31 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "color_message",
     "taskName",
 }
+
+
+# An API key, and the value of a query parameter that may carry one: never written to a log
+# (a client may put its key in the URL, which the access log records).
+_SECRETS = (
+    (re.compile(r"(?i)([?&](?:api_?key|key|token|access_token)=)[^&\s\"']*"), r"\1[redacted]"),
+    (re.compile(r"bcpi_[A-Za-z0-9_-]{20,}"), "bcpi_[redacted]"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    """Takes API keys out of every record's message before any handler writes it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,7 +62,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
@@ -52,10 +78,12 @@ def logging_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"bcpi": formatter},
+        "filters": {"secrets": {"()": "bcpi.logging.RedactSecrets"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "bcpi",
+                "filters": ["secrets"],
                 "stream": "ext://sys.stderr",
             }
         },

@@ -124,7 +124,12 @@ def media_format(content_type: str | None) -> str:
 
 
 class GzipLimiter:
-    """Decompress a gzip stream piece by piece, refusing to produce more than ``limit``."""
+    """Decompress a gzip stream piece by piece, refusing to produce more than ``limit``.
+
+    Each piece is at most ``PIECE`` bytes, so a bomb costs the limit and one piece, not the
+    limit twice (the piece that crosses it would otherwise be as large as the limit)."""
+
+    PIECE = 1024 * 1024
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -135,7 +140,7 @@ class GzipLimiter:
     def feed(self, data: bytes) -> None:
         try:
             while data:
-                out = self._inflate.decompress(data, self.limit - self.size + 1)
+                out = self._inflate.decompress(data, min(self.PIECE, self.limit - self.size + 1))
                 self._take(out)
                 data = self._inflate.unconsumed_tail
         except zlib.error as exc:
