@@ -1,5 +1,9 @@
 """Shared fixtures: a fresh database per test on SQLite and, where reachable, PostgreSQL.
 
+Each fresh database is a copy of a template migrated once per test session (a file copy on
+SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL), so tests start at the current
+schema without paying for the migrations again.
+
 PostgreSQL tests create and drop their own database on the server named by
 ``BCPI_TEST_POSTGRES_URL`` (default: the local server's ``test`` database). They skip with
 the reason when the server is unreachable, unless ``BCPI_REQUIRE_POSTGRES=1`` (set by CI),
@@ -9,8 +13,10 @@ which turns the skip into a failure.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -19,6 +25,7 @@ from bcpi.catalogue import Catalogue, load_catalogue
 from bcpi.settings import Settings
 from store.bootstrap import prepare_database
 from store.db import make_engine
+from store.migrate import upgrade
 
 ADMIN_URL = os.environ.get("BCPI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("BCPI_REQUIRE_POSTGRES") == "1"
@@ -44,17 +51,30 @@ def postgres_admin_url() -> str:
     return ADMIN_URL
 
 
-@pytest.fixture
-def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+def _migrated(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def _database_url(admin_url: str, name: str) -> str:
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> Iterator[str]:
     import psycopg
     from psycopg import sql
 
-    name = f"bcpi_test_{uuid.uuid4().hex[:12]}"
+    name = f"bcpi_template_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base = postgres_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
     try:
-        yield f"{base}/{name}"
+        _migrated(_database_url(postgres_admin_url, name))
+        yield name
     finally:
         with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
             admin.execute(
@@ -62,9 +82,41 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
             )
 
 
+@pytest.fixture
+def postgres_url(postgres_admin_url: str, postgres_template: str) -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+
+    name = f"bcpi_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(postgres_template)
+            )
+        )
+    try:
+        yield _database_url(postgres_admin_url, name)
+    finally:
+        with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "bcpi.db"
+    _migrated(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        for suffix in ("", "-wal"):
+            if Path(f"{template}{suffix}").exists():
+                shutil.copyfile(f"{template}{suffix}", tmp_path / f"bcpi.db{suffix}")
         return f"sqlite:///{tmp_path / 'bcpi.db'}"
     return request.getfixturevalue("postgres_url")
 
