@@ -28,7 +28,9 @@ import logging
 import queue
 import random
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -42,6 +44,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit.chain import verify_chain
+from audit.replay import published_dates, replay
 from bcpi.calendar import calendar_from_settings
 from bcpi.catalogue import load_catalogue
 from bcpi.settings import Settings
@@ -104,6 +107,9 @@ class CrashReport:
     fixings_killed: int = 0
     fixings_completed: int = 0
     fixing_problems: list[str] = field(default_factory=list)
+    replayed_values: int = 0
+    replayed_identical: int = 0
+    replay_differences: list[str] = field(default_factory=list)
     harness_problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -118,6 +124,7 @@ class CrashReport:
             or self.integrity_problems
             or self.chain_problems
             or self.fixing_problems
+            or self.replay_differences
             or self.harness_problems
         )
 
@@ -151,6 +158,8 @@ class CrashReport:
             f"  fixings killed mid-computation {self.fixings_killed}; "
             f"completed on their next run {self.fixings_completed}"
             + (f"; {len(self.fixing_problems)} FAILED" if self.fixing_problems else ""),
+            f"  audit replay of what the fixings published: {self.replayed_identical} of "
+            f"{self.replayed_values} values bit-identical",
             f"  {self.seconds:.0f}s; " + ("OK" if self.ok else "FAILED"),
         ]
 
@@ -476,6 +485,23 @@ class Harness:
         report.chain_links = chain.links
         report.chain_problems += [str(p) for p in chain.problems]
 
+    def replay_fixings(self) -> None:
+        """Replay every value the fixings published, from the archive the server wrote."""
+        with Session(self.engine) as session:
+            dates = published_dates(session)
+        if not dates:
+            return
+        replayed = replay(
+            self.engine,
+            archive_dir=self.archive,
+            catalogue=load_catalogue(self.settings.catalogue_path),
+            settings=self.settings,
+            dates=dates,
+        )
+        self.report.replayed_values = replayed.values
+        self.report.replayed_identical = replayed.identical
+        self.report.replay_differences = [str(d) for d in replayed.differences]
+
     def run(self, progress=None) -> CrashReport:
         started = time.perf_counter()
         try:
@@ -484,6 +510,8 @@ class Harness:
                 self.cycle(number)
                 if progress is not None:
                     progress(number + 1, self.report)
+            self.server.stop()
+            self.replay_fixings()
         finally:
             self.report.seconds = time.perf_counter() - started
         return self.report
@@ -512,6 +540,8 @@ def crash_command(
     """``bcpi reliability crash``: run, print the figures; exit 0 when nothing was lost
     (with ``--negative-control``: exit 0 when the loss was seen)."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # A SIGTERM unwinds like Ctrl-C, so the server is stopped and the scratch files go.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     config = CrashConfig(
         cycles=cycles,
         database=database,
@@ -536,6 +566,7 @@ def crash_command(
         *report.integrity_problems,
         *report.chain_problems,
         *report.fixing_problems,
+        *report.replay_differences,
         *report.harness_problems,
     ][:20]:
         print(f"  problem: {problem}")

@@ -3,6 +3,7 @@ SIGKILL and started again; and the fixing, run by the scheduler's job in its own
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -21,6 +22,17 @@ FAULT_VARIABLES = (
 )
 READY_TIMEOUT = 120.0
 BCPI = [sys.executable, "-c", "from bcpi.cli import main; main()"]
+PR_SET_PDEATHSIG = 1
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the harness dies, however it dies."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -60,6 +72,7 @@ class Server:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
             )
         self.starts += 1
         deadline = started + READY_TIMEOUT
@@ -119,6 +132,7 @@ def start_fixing(
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
 
 

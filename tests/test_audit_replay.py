@@ -59,6 +59,11 @@ def test_replay_is_bit_identical_and_sees_a_changed_value_or_archive(
     assert {"final", "restated", "provisional"} <= _statuses(engine)
 
     report = _replay(history, catalogue, DATES)
+    print(
+        f"\nreplay on {engine.dialect.name}: {len(report.dates)} dates, {report.values} values, "
+        f"{report.identical} bit-identical, {report.batches} batches, "
+        f"{report.computations} computations"
+    )
     assert report.differences == []
     assert report.values > 0 and report.identical == report.values
     assert report.computations >= 4 and report.batches >= 8

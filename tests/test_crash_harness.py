@@ -65,6 +65,9 @@ def _check(report, cycles: int) -> None:
     assert report.unanswered_at_kill > 0 and report.retried > 0
     assert report.integrity_checks == cycles and not report.integrity_problems
     assert report.fixings_killed == report.fixings_completed >= cycles // len(MODES)
+    # what the killed-then-rerun fixings published replays bit for bit from the archive
+    assert report.replayed_values > 0
+    assert report.replayed_identical == report.replayed_values
 
 
 def test_crash_cycles_lose_nothing_on_sqlite():
