@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+
 from fastapi import Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from api.formats import EXTENSIONS, MEDIA_TYPES, negotiate, render
 from api.params import SeriesQuery
 from api.series import SeriesSpec, output_schema, run
+
+EAGER_BYTES = 2**20
+"""An answer that is complete within this many bytes is sent whole; a longer one streams."""
 
 SERIES_FORMATS = {
     200: {
@@ -37,10 +42,9 @@ def series_spec(kind, key_id: int, query: SeriesQuery) -> SeriesSpec:
     )
 
 
-def series_response(
-    request: Request, code: str, spec: SeriesSpec, query: SeriesQuery
-) -> StreamingResponse:
-    """Stream the series; the body's own session lives as long as the stream does."""
+def series_response(request: Request, code: str, spec: SeriesSpec, query: SeriesQuery) -> Response:
+    """The series, whole if it is short, else streamed (the stream's own session lives as
+    long as the stream does)."""
     fmt = negotiate(query.format, request.headers.get("accept"))
     sessions = request.app.state.read_sessions
     envelope = {
@@ -56,8 +60,16 @@ def series_response(
             yield from render(fmt, run(session, spec), schema, envelope)
 
     filename = f"{code}-{spec.frequency}-{spec.transform}.{EXTENSIONS[fmt]}"
+    headers = {"content-disposition": f'inline; filename="{filename}"'}
+    chunks = body()
+    head, size = [], 0
+    for chunk in chunks:
+        head.append(chunk)
+        size += len(chunk)
+        if size > EAGER_BYTES:
+            break
+    else:
+        return Response(b"".join(head), media_type=MEDIA_TYPES[fmt], headers=headers)
     return StreamingResponse(
-        body(),
-        media_type=MEDIA_TYPES[fmt],
-        headers={"content-disposition": f'inline; filename="{filename}"'},
+        itertools.chain(head, chunks), media_type=MEDIA_TYPES[fmt], headers=headers
     )
