@@ -181,48 +181,76 @@ def _late_trade_days(
     return marks
 
 
-def _rejected_rows(checked: pl.DataFrame, rejections: list[Rejection]) -> pl.DataFrame:
+def _rejected_rows(received: pl.DataFrame, rejections: list[Rejection]) -> pl.DataFrame:
     """Each rejected row as received (every field as text) after its row, field and code."""
     reasons = pl.DataFrame([r.__dict__ for r in rejections], schema=REJECTION_SCHEMA).drop(
         "trade_id"
     )
-    received = checked.select(ROW, *(pl.col(f"{n}__raw").alias(n) for n in ALL_FIELDS))
     return reasons.join(received, on=ROW, how="left").sort(ROW)
 
 
-def check_batch(ctx: IngestContext, feed: pl.LazyFrame | pl.DataFrame, first_row: int = 1):
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A batch through validation: ``good`` (valid rows as they are stored), ``bad`` (the
+    rejected rows' number, trade id and reason) and ``received`` (every field as text, for
+    the rejected rows and the cancels and amends only)."""
+
+    rows: int
+    good: pl.DataFrame
+    bad: pl.DataFrame
+    received: pl.DataFrame
+
+
+def check_batch(
+    ctx: IngestContext, feed: pl.LazyFrame | pl.DataFrame, first_row: int = 1
+) -> CheckedBatch:
     """Every row of a batch parsed, normalised and checked (no I/O: safe in a thread)."""
-    return validated_frame(
+    checked = validated_frame(
         feed.lazy(),
         ctx.rules,
         ctx.fx,
         now=ctx.now,
         future_tolerance=ctx.future_tolerance,
         row_offset=first_row,
-    ).collect()
+    )
+    rejected = pl.col(REJECT_CODE).is_not_null()
+    good, bad, received, rows = pl.collect_all(
+        [
+            stored_frame(checked.filter(~rejected)),
+            checked.filter(rejected).select(
+                ROW, "trade_id__raw", REJECT_FIELD, REJECT_CODE, REJECT_MESSAGE
+            ),
+            checked.filter(rejected | (pl.col("action") != "new")).select(
+                ROW, *(pl.col(f"{n}__raw").cast(pl.String).alias(n) for n in ALL_FIELDS)
+            ),
+            checked.select(pl.len()),
+        ]
+    )
+    return CheckedBatch(rows.item(), good, bad, received)
 
 
 def ingest_batch(
     session: Session,
     ctx: IngestContext,
-    feed: pl.LazyFrame | pl.DataFrame,
+    feed: pl.LazyFrame | pl.DataFrame | None,
     source: BatchSource,
     *,
     keep_rejected_rows: bool = False,
-    checked: pl.DataFrame | None = None,
+    checked: CheckedBatch | None = None,
 ) -> IngestResult:
     """Validate, normalise and store one batch in ``session``'s transaction (``checked``:
     the batch already through :func:`check_batch`)."""
     if checked is None:
+        assert feed is not None, "a batch needs its rows or their check"
         checked = check_batch(ctx, feed, source.first_row)
-    bad = checked.filter(pl.col(REJECT_CODE).is_not_null())
+    bad = checked.bad
     rejections = _rejections(bad)
     by_reason = Counter(dict(bad[REJECT_CODE].value_counts().iter_rows()))
     if ctx.atomic and bad.height:
         raise BatchRejected(
             IngestResult(None, rejected=bad.height, rejections=rejections, by_reason=by_reason)
         )
-    good = stored_frame(checked.lazy().filter(pl.col(REJECT_CODE).is_null())).collect()
+    good = checked.good
     new = good.filter(pl.col("action") == "new")
 
     batch = models.IngestBatch(
@@ -234,7 +262,7 @@ def ingest_batch(
         archive_path=source.archive_path,
         first_row=source.first_row,
         received_at=ctx.now,
-        rows_total=checked.height,
+        rows_total=checked.rows,
     )
     session.add(batch)
     session.flush()
@@ -285,7 +313,7 @@ def ingest_batch(
         rejections=sorted(rejections, key=lambda r: r.row),
         by_reason=by_reason,
         batch_ids=[batch.id],
-        rows=checked.height,
+        rows=checked.rows,
     )
     batch.accepted, batch.duplicates, batch.rejected = (
         result.accepted,
@@ -297,7 +325,7 @@ def ingest_batch(
     chain_batch(session, batch)
     session.flush()
     if keep_rejected_rows and result.rejections:
-        result.rejected_rows = _rejected_rows(checked, result.rejections)
+        result.rejected_rows = _rejected_rows(checked.received, result.rejections)
     return result
 
 
@@ -365,13 +393,13 @@ def ingest_file(
     total = IngestResult(None)
     writer = _RejectionWriter(rejected_path)
 
-    def store(first_row: int, chunk: pl.DataFrame, checked: pl.DataFrame) -> None:
+    def store(first_row: int, checked: CheckedBatch) -> None:
         with unit_of_work() as session:
             source = BatchSource("file", fmt, archived.sha256, archived.path, path.name, first_row)
             result = ingest_batch(
                 session,
                 ctx,
-                chunk,
+                None,
                 source,
                 keep_rejected_rows=rejected_path is not None,
                 checked=checked,
@@ -380,14 +408,13 @@ def ingest_file(
         result.rejected_rows = None
         total.add(result, keep=KEPT_REJECTIONS)
         if progress:
-            progress(chunk.height)
+            progress(checked.rows)
 
     try:
-        for first_row, chunk, checked in checked_batches(ctx, _read_batches(path, rows)):
-            store(first_row, chunk, checked)
+        for first_row, checked in checked_batches(ctx, _read_batches(path, rows)):
+            store(first_row, checked)
         if not total.batch_ids:
-            empty = scan_feed(path).head(0).collect()
-            store(1, empty, check_batch(ctx, empty))
+            store(1, check_batch(ctx, scan_feed(path).head(0).collect()))
     finally:
         writer.close()
     if total.held:
@@ -401,22 +428,22 @@ def ingest_file(
 
 def checked_batches(
     ctx: IngestContext, batches: Iterator[pl.DataFrame], workers: int = 2
-) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame]]:
-    """(first row, batch, checked batch) in order; ``workers`` batches are checked at once
-    in threads (Polars releases the GIL) while the caller stores the previous one."""
+) -> Iterator[tuple[int, CheckedBatch]]:
+    """(first row, checked batch) in order; ``workers`` batches are checked at once in
+    threads (Polars releases the GIL) while the caller stores the previous one."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feed-check") as pool:
         pending: deque = deque()
         first_row = 1
         for chunk in batches:
             check_exchange_column(chunk, ctx.exchange_code)
-            pending.append((first_row, chunk, pool.submit(check_batch, ctx, chunk, first_row)))
+            pending.append((first_row, pool.submit(check_batch, ctx, chunk, first_row)))
             first_row += chunk.height
             if len(pending) >= workers:
-                start, done, future = pending.popleft()
-                yield start, done, future.result()
+                start, future = pending.popleft()
+                yield start, future.result()
         while pending:
-            start, done, future = pending.popleft()
-            yield start, done, future.result()
+            start, future = pending.popleft()
+            yield start, future.result()
 
 
 def _read_batches(path: Path, rows: int) -> Iterator[pl.DataFrame]:

@@ -144,6 +144,7 @@ def test_a_large_file_is_ingested_in_bounded_memory(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     peak_mib = int(run.stdout.strip().splitlines()[-1])
+    print(f"\n{n:,} rows ingested by bcpi ingest; peak RSS {peak_mib} MiB")
     assert peak_mib < RSS_LIMIT_MIB, f"peak RSS {peak_mib} MiB for {n} rows"
     with sqlite3.connect(database) as con:
         assert con.execute("SELECT count(*) FROM trades").fetchone()[0] == n
