@@ -3,7 +3,7 @@
 Batches stored before this revision are linked here, in id order.
 
 Revision ID: 0006
-Revises: 0001
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import store.types
 from audit.chain import METADATA_FIELDS, batch_metadata, link_hash
 
 revision = "0006"
-down_revision = "0001"
+down_revision = "0002"  # the batch columns the chain covers (archive_path, format, first_row)
 branch_labels = None
-depends_on = "0002"  # the batch columns the chain covers (archive_path, format, first_row)
+depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 GENESIS_HASH = "0" * 64
