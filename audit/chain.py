@@ -113,6 +113,8 @@ class VerifyReport:
     head_seq: int = 0
     head_hash: str = GENESIS_HASH
     problems: list[Problem] = field(default_factory=list)
+    partial_files: int = 0  # ``.incoming-*`` left by a write cut short (safe to delete)
+    unreferenced_files: int = 0  # archived bytes of a batch whose transaction never committed
 
     @property
     def ok(self) -> bool:
@@ -123,6 +125,20 @@ def _batch_rows(session: Session) -> Iterable[Mapping[str, Any]]:
     columns = [getattr(models.IngestBatch, name) for name in METADATA_FIELDS]
     query = select(*columns, models.IngestBatch.sha256).order_by(models.IngestBatch.id)
     yield from session.execute(query).mappings()
+
+
+def _count_strays(root: Path, referenced: set[str], report: VerifyReport) -> None:
+    """Files no batch names: not a failure (bytes are archived before the transaction that
+    records them commits, so a crash or a refused batch can leave some), but counted."""
+    if not root.is_dir():
+        return
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        if path.name.startswith(".incoming-"):
+            report.partial_files += 1
+        elif path.relative_to(root).as_posix() not in referenced:
+            report.unreferenced_files += 1
 
 
 def verify_chain(session: Session, archive_dir: Path) -> VerifyReport:
@@ -179,6 +195,7 @@ def verify_chain(session: Session, archive_dir: Path) -> VerifyReport:
     for batch_id in sorted(set(batches) - linked):
         report.problems.append(Problem(batch_id, "is not in the chain"))
 
+    _count_strays(Path(archive_dir), set(rehashed), report)
     head = session.get(AuditChainHead, 1)
     if head is None:
         report.problems.append(Problem(None, "the chain head row is missing"))

@@ -34,6 +34,12 @@ def verify_command(engine: Engine, settings: Settings) -> int:
         f"({report.bytes:,} bytes) re-hashed in {seconds:.1f}s"
     )
     typer.echo(f"chain head: link {report.head_seq} {report.head_hash}")
+    if report.partial_files or report.unreferenced_files:
+        typer.echo(
+            f"note: {report.unreferenced_files} archived files name no batch (their batch was "
+            f"refused or never committed) and {report.partial_files} partial files were left "
+            "by interrupted writes (.incoming-*); neither is used, both are safe to delete"
+        )
     if report.ok:
         typer.echo("audit verify: OK, every archived batch matches its hash and the chain holds")
         return 0

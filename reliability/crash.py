@@ -27,7 +27,6 @@ import json
 import logging
 import queue
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -104,6 +103,8 @@ class CrashReport:
     integrity_problems: list[str] = field(default_factory=list)
     chain_links: int = 0
     chain_problems: list[str] = field(default_factory=list)
+    archive_files: int = 0
+    archive_strays: tuple[int, int] = (0, 0)  # partial writes, bytes of uncommitted batches
     fixings_killed: int = 0
     fixings_completed: int = 0
     fixing_problems: list[str] = field(default_factory=list)
@@ -155,6 +156,9 @@ class CrashReport:
             f"  integrity: {integrity} after each of {self.integrity_checks} cycles "
             f"({self.integrity_what}); hash chain: {self.chain_links} links, "
             + ("ok" if not self.chain_problems else f"{len(self.chain_problems)} FAILED"),
+            f"  archive: {self.archive_files} files named by batches, all re-hashed; left by "
+            f"kills, unused: {self.archive_strays[0]} partial writes, "
+            f"{self.archive_strays[1]} files of batches never committed",
             f"  fixings killed mid-computation {self.fixings_killed}; "
             f"completed on their next run {self.fixings_completed}"
             + (f"; {len(self.fixing_problems)} FAILED" if self.fixing_problems else ""),
@@ -208,10 +212,12 @@ class Harness:
         base = base.replace("postgresql://", "postgresql+psycopg://", 1)
         return f"{base}/{self.postgres_database}"
 
-    def close(self) -> None:
+    def close(self, *, keep_files: bool) -> None:
+        """Stop the server; drop the PostgreSQL database and remove the files unless kept
+        (a failed run keeps both, for the post-mortem)."""
         self.server.stop()
         self.engine.dispose()
-        if self.postgres_database is not None:
+        if self.postgres_database is not None and not keep_files:
             import psycopg
             from psycopg import sql
 
@@ -221,7 +227,7 @@ class Harness:
                         sql.Identifier(self.postgres_database)
                     )
                 )
-        if self._temporary is not None:
+        if self._temporary is not None and not keep_files:
             self._temporary.cleanup()
 
     def _trading_days(self, count: int) -> list[dt.date]:
@@ -483,6 +489,8 @@ class Harness:
         with Session(self.engine) as session:
             chain = verify_chain(session, self.archive)
         report.chain_links = chain.links
+        report.archive_files = chain.files
+        report.archive_strays = (chain.partial_files, chain.unreferenced_files)
         report.chain_problems += [str(p) for p in chain.problems]
 
     def replay_fixings(self) -> None:
@@ -519,13 +527,17 @@ class Harness:
 
 def run_crash(config: CrashConfig, progress=None) -> CrashReport:
     harness = Harness(config)
+    failed = True
     try:
-        return harness.run(progress)
+        report = harness.run(progress)
+        failed = not report.ok and not config.negative_control
+        return report
     finally:
-        keep = config.workdir is not None
-        harness.close()
-        if not keep:
-            shutil.rmtree(harness.workdir, ignore_errors=True)
+        keep = failed or config.workdir is not None
+        harness.close(keep_files=keep)
+        if failed:
+            where = harness.postgres_database or ""
+            print(f"crash harness: files kept in {harness.workdir} {where}".rstrip(), flush=True)
 
 
 def crash_command(

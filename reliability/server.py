@@ -78,8 +78,10 @@ class Server:
         deadline = started + READY_TIMEOUT
         while time.perf_counter() < deadline:
             if self.process.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-2000:]
                 raise RuntimeError(
-                    f"the server exited with {self.process.returncode} on start: {self.log_path}"
+                    f"the server exited with {self.process.returncode} on start; the end of "
+                    f"{self.log_path}:\n{tail}"
                 )
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:

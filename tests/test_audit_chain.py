@@ -60,6 +60,13 @@ def test_every_batch_is_chained_and_verifies(
         head = session.get(AuditChainHead, 1)
     assert seqs == [1, 2, 3, 4, 5, 6] and head.seq == 6
 
+    # bytes of a write cut short, and of a batch that never committed: unused, not failures
+    (archive / "HTTPX" / ".incoming-x1").write_bytes(b"partial")
+    (archive / "HTTPX" / "00").mkdir(exist_ok=True)
+    (archive / "HTTPX" / "00" / "00dead.json").write_bytes(b"[]")
+    report = _verify(engine, archive)
+    assert report.ok and (report.partial_files, report.unreferenced_files) == (1, 1)
+
 
 def test_one_flipped_byte_fails_verify_and_names_the_batch(
     engine, database_url, catalogue, tmp_path, monkeypatch
