@@ -6,8 +6,10 @@ and its restatement marks commit together or not at all. Re-sent trades hit
 their reason and never stored. Within a batch, new trades are stored first, then cancels
 and amends in row order.
 
-A file is read in batches of ``rows_per_batch`` rows (bounded memory), each recorded as
-its own ``ingest_batches`` row that references the file's archive. Given an ``Engine``,
+A file is read in batches of ``rows_per_batch`` rows (bounded memory: the next batch is
+read ahead by a thread and two are checked in worker threads while the previous one is
+stored), each recorded as its own ``ingest_batches`` row that references the file's
+archive. Given an ``Engine``,
 each batch commits on its own, so an interrupted file keeps the batches done and running
 it again stores only the rest (the others are duplicates); given a ``Session``, the whole
 file is one transaction of the caller's.
@@ -480,7 +482,3 @@ class _RejectionWriter:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
-
-
-def write_rejections(rejections: list[Rejection], path: Path) -> None:
-    pl.DataFrame([r.__dict__ for r in rejections], schema=REJECTION_SCHEMA).write_csv(path)
