@@ -56,6 +56,7 @@ TRADE_OBJECT = {
     "properties": {
         **{name: {"type": "string"} for name in ALL_FIELDS},
         **{name: _TEXT_OR_NUMBER for name in ("price", "quantity", *NUMERIC_QUALITY_FIELDS)},
+        "trade_id": {"type": "string", "minLength": 1, "maxLength": 64},
         "traded_at": {"type": ["string", "integer"]},
         "seq": {"type": ["integer", "string"]},
         "action": {"enum": ["new", "cancel", "amend"]},
