@@ -39,3 +39,4 @@ reliability-audit-postgresql:
 	cd $(RUN_DIR)/demo-postgresql && $(BCPI) demo --no-serve --database-url $(PG_DEMO_URL)
 	cd $(RUN_DIR)/demo-postgresql && $(BCPI) audit verify --database-url $(PG_DEMO_URL)
 	cd $(RUN_DIR)/demo-postgresql && $(BCPI) audit replay --all --database-url $(PG_DEMO_URL)
+	$(BCPI) reliability fresh-database --postgres-url $(PG_ADMIN_URL) --name $(PG_DEMO_DB) --drop

@@ -571,12 +571,13 @@ def reliability_fresh_database(
     postgres_url: Annotated[
         str, typer.Option(help="Any database of the server, to connect to.")
     ] = "postgresql://postgres@127.0.0.1:5432/test",
+    drop: Annotated[bool, typer.Option("--drop", help="Only drop it.")] = False,
 ) -> None:
     """Drop (if it exists) and create an empty PostgreSQL database for a full run."""
     from reliability.server import fresh_postgres_database
 
-    fresh_postgres_database(postgres_url, name)
-    _say(f"database {name} is empty and ready")
+    fresh_postgres_database(postgres_url, name, create=not drop)
+    _say(f"database {name} " + ("dropped" if drop else "is empty and ready"))
 
 
 def main() -> None:

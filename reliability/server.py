@@ -138,7 +138,7 @@ def start_fixing(
         )
 
 
-def fresh_postgres_database(admin_url: str, name: str) -> None:
+def fresh_postgres_database(admin_url: str, name: str, *, create: bool = True) -> None:
     """Drop ``name`` if it exists (closing its connections) and create it empty."""
     import psycopg
     from psycopg import sql
@@ -147,4 +147,5 @@ def fresh_postgres_database(admin_url: str, name: str) -> None:
         admin.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        if create:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
