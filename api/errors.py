@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from api.auth import authenticate
+from api.ratelimit import READ_PREFIXES
 from bcpi.errors import BcpiError
 
 try:
@@ -81,16 +83,12 @@ SECURITY_SCHEMES = {
 
 
 def _needs_key(dependant) -> bool:
-    from api.auth import authenticate
-
     return any(d.call is authenticate or _needs_key(d) for d in dependant.dependencies)
 
 
 def _statuses(dependant, path: str) -> tuple[set[int], bool | None]:
     """Error statuses an operation can answer besides its own, and whether it needs a key
     (``None``: a key is optional)."""
-    from api.ratelimit import READ_PREFIXES
-
     statuses = {422}  # every request: parameters, and the NUL guard on path and query
     needs_key = None if path.startswith(READ_PREFIXES) else False
     if path.startswith(READ_PREFIXES):

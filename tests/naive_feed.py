@@ -1,5 +1,5 @@
 """A slow, obvious reader and checker of trade feeds, written from the published rules
-(README "The command", the catalogue) in plain Python: no Polars, no code of ``ingest``.
+(README "Exchange feeds", the catalogue) in plain Python: no Polars, no code of ``ingest``.
 
 The differential test runs it beside the Polars parser on the same bytes. The rules, as
 stated here:

@@ -30,7 +30,7 @@ import pytest
 import requests
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import run_state_machine_as_test
@@ -273,6 +273,7 @@ def _fuzz(served: Served, operation, mode: GenerationMode, extra: list[dict]) ->
         database=None,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
+        verbosity=Verbosity.quiet,
     )
     @given(case=strategy)
     def run(case) -> None:
