@@ -436,11 +436,14 @@ class Harness:
 
 def run_crash(config: CrashConfig, progress=None) -> CrashReport:
     harness = Harness(config)
-    failed = True
+    failed = False
     try:
         report = harness.run(progress)
         failed = not report.ok and not config.negative_control
         return report
+    except Exception:
+        failed = True  # kept for the post-mortem (an interruption is not kept)
+        raise
     finally:
         keep = failed or config.workdir is not None
         harness.close(keep_files=keep)
