@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 
 from bcpi.catalogue import parse_catalogue
 from bcpi.settings import Settings
-from index.methodology import AssessmentRules, in_force
 from index.restatement import sweep, window_start
 from index.service import compute
 from index.windows import MethodologyCalendar
@@ -31,62 +30,9 @@ from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
 from store.models_publication import Correction
 from store.reference import ensure_exchange
+from tests.test_composite import LOOSE, SMALL_CATALOGUE
 
-# These values test the restatement arithmetic, not the sufficiency rules: any window with a
-# trade is sufficient.
-LOOSE = in_force().model_copy(
-    update={
-        "version": "test-loose",
-        "assessment": AssessmentRules(min_trades=1, min_exchanges=1, max_exchange_share=1.0),
-    }
-)
-
-CATALOGUE = """
-[index_family]
-base_date = 2025-12-30
-base_value = 1000.0
-
-[composite]
-code = "TEST"
-name_en = "Test composite"
-name_zh = "测试综合指数"
-
-[[sectors]]
-code = "ferrous"
-index_code = "TEST-FER"
-name_en = "Ferrous"
-name_zh = "黑色"
-
-[[sectors]]
-code = "agriculture"
-index_code = "TEST-AGR"
-name_en = "Agriculture"
-name_zh = "农产品"
-
-[[commodities]]
-code = "REBAR"
-name_en = "Rebar"
-name_zh = "螺纹钢"
-sector = "ferrous"
-unit = "t"
-currency = "CNY"
-weight = 0.6
-listed_on = 2020-01-01
-price_band = [1000.0, 10000.0]
-spec = { description = "rebar" }
-
-[[commodities]]
-code = "COTTON"
-name_en = "Cotton"
-name_zh = "棉花"
-sector = "agriculture"
-unit = "t"
-currency = "CNY"
-weight = 0.4
-listed_on = 2020-01-01
-price_band = [1000.0, 30000.0]
-spec = { description = "cotton" }
-"""
+CATALOGUE = SMALL_CATALOGUE
 DAYS = ["2025-12-30", "2025-12-31", "2026-01-02", "2026-01-05"]
 A = [1000.0, 1100.0, 1210.0, 1100.0]
 B = [1000.0, 900.0, 900.0, 1080.0]
