@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from index.methodology import METHODOLOGY_VERSION
 from store import models
 from store.models_publication import PublicationState
 
@@ -28,6 +27,7 @@ def publish_vintages(
     rows: Iterable[dict],
     *,
     now: dt.datetime,
+    methodology_version: str,
     status: str = "final",
 ) -> PublishCounts:
     """Each row carries ``key_column``, ``date``, ``inputs_hash`` and the value columns.
@@ -77,7 +77,7 @@ def publish_vintages(
                 **row,
                 "status": row_status,
                 "vintage": vintage,
-                "methodology_version": METHODOLOGY_VERSION,
+                "methodology_version": methodology_version,
                 "published_at": now,
                 "superseded_at": None,
             }

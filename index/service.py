@@ -220,7 +220,13 @@ def assess(
             rows.append(row)
             report.fallbacks[decision.name] = report.fallbacks.get(decision.name, 0) + 1
     report.assessments = publish_vintages(
-        session, models.Assessment, "commodity_id", rows, now=now, status=status
+        session,
+        models.Assessment,
+        "commodity_id",
+        rows,
+        now=now,
+        methodology_version=methodology.version,
+        status=status,
     )
 
 
@@ -281,7 +287,13 @@ def publish_index_values(
             )
             rows.append(row)
     report.index_values = publish_vintages(
-        session, models.IndexValue, "index_id", rows, now=now, status=status
+        session,
+        models.IndexValue,
+        "index_id",
+        rows,
+        now=now,
+        methodology_version=engine.methodology.version,
+        status=status,
     )
     if only_day is None:
         store_io.save_constants(session, constants, now)

@@ -12,6 +12,7 @@ import math
 
 from sqlalchemy import select
 
+from index.methodology import METHODOLOGY_VERSION
 from index.publish import publish_vintages
 from store import models
 from store.db import session_scope
@@ -62,7 +63,13 @@ def publish_index(engine, code: str, values: dict[dt.date, float], *, now, statu
             for day, value in values.items()
         ]
         return publish_vintages(
-            session, models.IndexValue, "index_id", rows, now=now, status=status
+            session,
+            models.IndexValue,
+            "index_id",
+            rows,
+            now=now,
+            methodology_version=METHODOLOGY_VERSION,
+            status=status,
         )
 
 
@@ -81,7 +88,13 @@ def publish_assessments(engine, code: str, points: list[dict], *, now, status="f
             for point in points
         ]
         return publish_vintages(
-            session, models.Assessment, "commodity_id", rows, now=now, status=status
+            session,
+            models.Assessment,
+            "commodity_id",
+            rows,
+            now=now,
+            methodology_version=METHODOLOGY_VERSION,
+            status=status,
         )
 
 

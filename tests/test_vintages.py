@@ -71,3 +71,22 @@ def test_late_trade_restates_only_the_affected_values(database_url, tmp_path):
     # Cotton's VWAP on 2 Jan becomes (13500 × 3 + 14100 × 3) / 6 = 13800, level 920:
     # 1020 × (0.6 × 1.1 + 0.4 × 920/900) = 1090.2666…
     assert new.value == pytest.approx(1020 * (0.6 * 1.1 + 0.4 * 920 / 900), rel=1e-12)
+
+
+def test_each_value_records_the_methodology_version_it_was_computed_under(database_url, tmp_path):
+    catalogue = parse_catalogue(SMALL_CATALOGUE)
+    engine = make_engine(database_url)
+    prepare_database(engine, catalogue)
+    with session_scope(engine) as session:
+        ensure_exchange(session, "X")
+    _ingest(engine, catalogue, tmp_path / "a.csv", FEED)
+    trial = LOOSE.model_copy(update={"version": "2099.1"})
+    with session_scope(engine) as session:
+        report = compute(session, FIRST, LAST, methodology=trial)
+        versions = {
+            model.__name__: set(session.scalars(select(model.methodology_version)))
+            for model in (models.Assessment, models.IndexValue)
+        }
+    engine.dispose()
+    assert report.assessments.new > 0 and report.index_values.new > 0
+    assert versions == {"Assessment": {"2099.1"}, "IndexValue": {"2099.1"}}
