@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bcpi.catalogue import load_catalogue
+from bcpi.catalogue import Catalogue, load_catalogue
 from bcpi.errors import BcpiError
 from bcpi.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(help="bcpi: Beijing bulk-commodity price index engine.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -40,6 +43,18 @@ def _engine(settings: Settings):
     return engine_for(settings.database_url, settings.sqlite_busy_timeout_ms)
 
 
+def _prepared(database_url: str | None) -> tuple[Settings, Engine, Catalogue]:
+    """The settings, the engine and the catalogue, the database migrated and in step with
+    the catalogue: what every command that touches the database starts from."""
+    from store.bootstrap import prepare_database
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    catalogue = load_catalogue(settings.catalogue_path)
+    prepare_database(engine, catalogue)
+    return settings, engine, catalogue
+
+
 def _say(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -56,10 +71,8 @@ def _fail(exc: BcpiError) -> None:
 @db_app.command("upgrade")
 def db_upgrade(database_url: DatabaseUrl = None) -> None:
     """Apply every migration and mirror the catalogue into the database."""
-    from store.bootstrap import prepare_database
 
-    settings = _settings(database_url)
-    prepare_database(_engine(settings), load_catalogue(settings.catalogue_path))
+    _prepared(database_url)
     _say("database is at the latest schema")
 
 
@@ -70,13 +83,10 @@ def exchanges_add(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Register an exchange; prints its new API key alone on stdout (shown once)."""
-    from store.bootstrap import prepare_database
     from store.db import session_scope
     from store.reference import add_exchange
 
-    settings = _settings(database_url)
-    engine = _engine(settings)
-    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    _, engine, _ = _prepared(database_url)
     try:
         with session_scope(engine) as session:
             _, key = add_exchange(session, code, name)
@@ -89,13 +99,10 @@ def exchanges_add(
 @exchanges_app.command("rotate-key")
 def exchanges_rotate_key(code: str, database_url: DatabaseUrl = None) -> None:
     """Revoke the exchange's keys and print a new one alone on stdout (shown once)."""
-    from store.bootstrap import prepare_database
     from store.db import session_scope
     from store.reference import rotate_exchange_key
 
-    settings = _settings(database_url)
-    engine = _engine(settings)
-    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    _, engine, _ = _prepared(database_url)
     try:
         with session_scope(engine) as session:
             _, key = rotate_exchange_key(session, code)
@@ -111,13 +118,10 @@ def keys_create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an admin or read key; prints it alone on stdout (shown once)."""
-    from store.bootstrap import prepare_database
     from store.db import session_scope
     from store.reference import create_key
 
-    settings = _settings(database_url)
-    engine = _engine(settings)
-    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    _, engine, _ = _prepared(database_url)
     try:
         with session_scope(engine) as session:
             key = create_key(session, role)
@@ -152,12 +156,8 @@ def fx_load(
 ) -> None:
     """Load daily FX rates (CNY per unit of each currency); releases held trades."""
     from ingest.commands import load_fx_file
-    from store.bootstrap import prepare_database
 
-    settings = _settings(database_url)
-    engine = _engine(settings)
-    catalogue = load_catalogue(settings.catalogue_path)
-    prepare_database(engine, catalogue)
+    settings, engine, catalogue = _prepared(database_url)
     try:
         result = load_fx_file(engine, catalogue, settings, file)
     except BcpiError as exc:
@@ -177,12 +177,8 @@ def ingest(
     """Validate and store trade files of any size in committed batches, with a progress bar
     and a summary by reason code; rejected rows go to FILE.rejected.csv beside each."""
     from ingest.commands import ingest_files
-    from store.bootstrap import prepare_database
 
-    settings = _settings(database_url)
-    engine = _engine(settings)
-    catalogue = load_catalogue(settings.catalogue_path)
-    prepare_database(engine, catalogue)
+    settings, engine, catalogue = _prepared(database_url)
     try:
         ingest_files(engine, catalogue, settings, files, exchange)
     except BcpiError as exc:
@@ -197,13 +193,9 @@ def compute_command(
 ) -> None:
     """Compute (or recompute) assessments and indices for a range of Beijing trading days."""
     from index.service import compute
-    from store.bootstrap import prepare_database
     from store.db import session_scope
 
-    settings = _settings(database_url)
-    engine = _engine(settings)
-    catalogue = load_catalogue(settings.catalogue_path)
-    prepare_database(engine, catalogue)
+    settings, engine, catalogue = _prepared(database_url)
     today = dt.datetime.now(settings.zone).date()
     first = start.date() if start else catalogue.index_family.base_date
     last = end.date() if end else today
@@ -230,12 +222,9 @@ def restate(
 ) -> None:
     """Run the restatement sweep now: restate what changed in the window, with notices."""
     from index.restatement import sweep
-    from store.bootstrap import prepare_database
     from store.db import session_scope
 
-    settings = _settings(database_url)
-    engine = _engine(settings)
-    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    settings, engine, _ = _prepared(database_url)
     try:
         with session_scope(engine) as session:
             report = sweep(
@@ -434,13 +423,9 @@ def rebalance_announce(
 ) -> None:
     """Compute the weights effective in YEAR and store them as announced."""
     from index.rebalance import announce
-    from store.bootstrap import prepare_database
     from store.db import session_scope
 
-    settings = _settings(database_url)
-    engine = _engine(settings)
-    catalogue = load_catalogue(settings.catalogue_path)
-    prepare_database(engine, catalogue)
+    _, engine, catalogue = _prepared(database_url)
     try:
         with session_scope(engine) as session:
             report = announce(session, year, dt.datetime.now(dt.UTC), catalogue=catalogue)
@@ -460,12 +445,9 @@ def rebalance_apply(
 ) -> None:
     """Make the announced weights due on DATE the composite's and the sectors' weights."""
     from index.rebalance import apply
-    from store.bootstrap import prepare_database
     from store.db import session_scope
 
-    settings = _settings(database_url)
-    engine = _engine(settings)
-    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    _, engine, _ = _prepared(database_url)
     try:
         with session_scope(engine) as session:
             report = apply(session, on.date(), dt.datetime.now(dt.UTC))
@@ -486,11 +468,8 @@ app.add_typer(audit_app, name="audit")
 def audit_verify(database_url: DatabaseUrl = None) -> None:
     """Re-hash every archived batch and walk the hash chain; name every batch that fails."""
     from audit.commands import verify_command
-    from store.bootstrap import prepare_database
 
-    settings = _settings(database_url)
-    engine = _engine(settings)
-    prepare_database(engine, load_catalogue(settings.catalogue_path))
+    settings, engine, _ = _prepared(database_url)
     raise typer.Exit(code=verify_command(engine, settings))
 
 
