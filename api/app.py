@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -13,6 +14,7 @@ from api.schemas import Health
 from api.serving import install_serving
 from bcpi import __version__
 from bcpi.catalogue import load_catalogue
+from bcpi.errors import BcpiError
 from bcpi.settings import Settings, get_settings
 from reliability.faults import install_fault_hooks
 from store.bootstrap import prepare_database
@@ -27,7 +29,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if migrate:
-            prepare_database(engine, catalogue)
+            try:
+                prepare_database(engine, catalogue)
+            except BcpiError as exc:
+                logging.getLogger("bcpi.api").error("cannot start: %s", exc.message)
+                raise
         yield
 
     app = FastAPI(

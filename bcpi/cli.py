@@ -50,8 +50,11 @@ def _prepared(database_url: str | None) -> tuple[Settings, Engine, Catalogue]:
 
     settings = _settings(database_url)
     engine = _engine(settings)
-    catalogue = load_catalogue(settings.catalogue_path)
-    prepare_database(engine, catalogue)
+    try:
+        catalogue = load_catalogue(settings.catalogue_path)
+        prepare_database(engine, catalogue)
+    except BcpiError as exc:
+        _fail(exc)
     return settings, engine, catalogue
 
 

@@ -106,3 +106,49 @@ class UnknownTrade(BcpiError):
 
     def __init__(self, trade_id: str) -> None:
         super().__init__(f"no trade with trade_id {trade_id!r} for this exchange")
+
+
+class ReferenceDataConflict(BcpiError):
+    """The catalogue would change reference data that published values were computed from.
+
+    ``subject`` is ``index`` or ``commodity``, ``code`` its code, ``field`` what would change
+    (``weight`` for a base-date weight, of ``commodity``), ``stored`` and ``catalogue`` the
+    two values (``None``: no such constituent on that side); ``because`` says what rests on
+    the stored value.
+    """
+
+    status_code = 409
+
+    def __init__(
+        self,
+        subject: str,
+        code: str,
+        field: str,
+        stored: object,
+        catalogue: object,
+        *,
+        commodity: str | None = None,
+        because: str = "published values rest on the stored value",
+    ) -> None:
+        what = f"the base-date weight of {commodity}" if commodity else field
+        remedy = "restore the stored value in the catalogue"
+        if field == "weight":
+            remedy += (
+                ", or change weights through `bcpi rebalance announce` and `bcpi rebalance apply`"
+            )
+        super().__init__(
+            f"{subject} {code}: the catalogue changes {what} from {_shown(stored)} to "
+            f"{_shown(catalogue)}, but {because}; {remedy}",
+            subject=subject,
+            code=code,
+            field=field,
+            commodity=commodity,
+            stored=stored,
+            catalogue=catalogue,
+        )
+        self.subject, self.code, self.field, self.commodity = subject, code, field, commodity
+        self.stored, self.catalogue = stored, catalogue
+
+
+def _shown(value: object) -> str:
+    return "(none)" if value is None else repr(value) if isinstance(value, str) else str(value)

@@ -13,13 +13,19 @@ from sqlalchemy.orm import Session
 from bcpi.catalogue import Catalogue
 from bcpi.errors import BcpiError, UnknownExchange
 from store import models
+from store.reference_guard import check_catalogue
 
 KeyRole = Literal["exchange", "admin", "read"]
 KEY_PREFIX = "bcpi_"
 
 
 def sync_catalogue(session: Session, catalogue: Catalogue) -> None:
-    """Insert or update commodities, index definitions and base-date weights. Idempotent."""
+    """Insert or update commodities, index definitions and base-date weights. Idempotent.
+
+    Refuses (:class:`~bcpi.errors.ReferenceDataConflict`, before writing anything) a change
+    to reference data that published values rest on; see :mod:`store.reference_guard`.
+    """
+    check_catalogue(session, catalogue)
     commodities = {c.code: c for c in session.scalars(select(models.Commodity))}
     for item in catalogue.commodities:
         row = commodities.get(item.code) or models.Commodity(code=item.code)
