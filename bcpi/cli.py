@@ -282,6 +282,8 @@ def _prepare(settings: Settings, *, retry: bool = False):
             with migration_lock(settings.database_url, settings.leader_database_url):
                 prepare_database(engine, load_catalogue(settings.catalogue_path))
             return engine
+        except BcpiError as exc:
+            _fail(exc)
         except (OperationalError, InterfaceError, OSError) as exc:
             if not retry:
                 raise

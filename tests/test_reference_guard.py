@@ -288,3 +288,16 @@ def test_cli_reports_the_conflict_without_a_traceback(store, database_url, monke
     assert result.stderr.startswith("error: index TEST: ")
     assert "base_value" in result.stderr and "Traceback" not in result.output
     assert index(store, "TEST").base_value == 1000.0
+
+
+def test_the_scheduler_refuses_to_start_on_a_conflict(store, database_url, monkeypatch):
+    publish(store, "TEST")
+    monkeypatch.setattr("bcpi.cli.load_catalogue", lambda path: edited(*BASE_VALUE))
+    monkeypatch.setattr(
+        "scheduler.service.SchedulerService.serve_forever",
+        lambda self: pytest.fail("the scheduler started despite the conflict"),
+    )
+    result = CliRunner().invoke(cli, ["scheduler", "--database-url", database_url])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: index TEST: ")
+    assert "Traceback" not in result.output
