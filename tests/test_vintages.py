@@ -25,6 +25,19 @@ def _ingest(engine, catalogue, path, lines):
         return ingest_file(session, catalogue, path, "X")
 
 
+@pytest.fixture
+def fed(database_url, tmp_path):
+    """(engine, catalogue): the small catalogue's database with the composite tests' feed."""
+    catalogue = parse_catalogue(SMALL_CATALOGUE)
+    engine = make_engine(database_url)
+    prepare_database(engine, catalogue)
+    with session_scope(engine) as session:
+        ensure_exchange(session, "X")
+    _ingest(engine, catalogue, tmp_path / "a.csv", FEED)
+    yield engine, catalogue
+    engine.dispose()
+
+
 def _vintages(engine, code: str, day: dt.date):
     with session_scope(engine) as session:
         return (
@@ -41,13 +54,8 @@ def _vintages(engine, code: str, day: dt.date):
         )
 
 
-def test_late_trade_restates_only_the_affected_values(database_url, tmp_path):
-    catalogue = parse_catalogue(SMALL_CATALOGUE)
-    engine = make_engine(database_url)
-    prepare_database(engine, catalogue)
-    with session_scope(engine) as session:
-        ensure_exchange(session, "X")
-    _ingest(engine, catalogue, tmp_path / "a.csv", FEED)
+def test_late_trade_restates_only_the_affected_values(fed, tmp_path):
+    engine, catalogue = fed
     with session_scope(engine) as session:
         compute(session, FIRST, LAST, methodology=LOOSE)
     with session_scope(engine) as session:
@@ -73,13 +81,8 @@ def test_late_trade_restates_only_the_affected_values(database_url, tmp_path):
     assert new.value == pytest.approx(1020 * (0.6 * 1.1 + 0.4 * 920 / 900), rel=1e-12)
 
 
-def test_each_value_records_the_methodology_version_it_was_computed_under(database_url, tmp_path):
-    catalogue = parse_catalogue(SMALL_CATALOGUE)
-    engine = make_engine(database_url)
-    prepare_database(engine, catalogue)
-    with session_scope(engine) as session:
-        ensure_exchange(session, "X")
-    _ingest(engine, catalogue, tmp_path / "a.csv", FEED)
+def test_each_value_records_the_methodology_version_it_was_computed_under(fed):
+    engine, _ = fed
     trial = LOOSE.model_copy(update={"version": "2099.1"})
     with session_scope(engine) as session:
         report = compute(session, FIRST, LAST, methodology=trial)
