@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ingest.archive import PARTIAL_PREFIX
 from store import models
 from store.models_audit import GENESIS_HASH, AuditChainHead, AuditLink
 
@@ -135,7 +136,7 @@ def _count_strays(root: Path, referenced: set[str], report: VerifyReport) -> Non
     for path in root.rglob("*"):
         if not path.is_file():
             continue
-        if path.name.startswith(".incoming-"):
+        if path.name.startswith(PARTIAL_PREFIX):
             report.partial_files += 1
         elif path.relative_to(root).as_posix() not in referenced:
             report.unreferenced_files += 1

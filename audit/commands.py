@@ -39,6 +39,7 @@ def verify_command(engine: Engine, settings: Settings) -> int:
             f"note: {report.unreferenced_files} archived files name no batch (their batch was "
             f"refused or never committed) and {report.partial_files} partial files were left "
             "by interrupted writes (.incoming-*); neither is used, both are safe to delete"
+            " (`bcpi audit clean` removes the partial files)"
         )
     if report.ok:
         typer.echo("audit verify: OK, every archived batch matches its hash and the chain holds")

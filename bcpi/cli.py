@@ -478,6 +478,23 @@ def audit_verify(database_url: DatabaseUrl = None) -> None:
     raise typer.Exit(code=verify_command(engine, settings))
 
 
+@audit_app.command("clean")
+def audit_clean(
+    older_than: Annotated[
+        int, typer.Option("--older-than-minutes", min=1, help="Only files at least this old.")
+    ] = 60,
+    archive_dir: Annotated[
+        Path | None, typer.Option(help="The archive; default from BCPI_ARCHIVE_DIR.")
+    ] = None,
+) -> None:
+    """Remove the partial archive files (.incoming-*) that killed writes left behind."""
+    from ingest.archive import remove_partial_files
+
+    root = archive_dir or get_settings().archive_dir
+    removed = remove_partial_files(root, dt.timedelta(minutes=older_than))
+    _say(f"removed {len(removed)} partial archive file(s) older than {older_than} min")
+
+
 @audit_app.command("replay")
 def audit_replay(
     date: Annotated[

@@ -9,14 +9,17 @@ removed (the encoding is transport, the payload is what was received).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 COPY_CHUNK = 1 << 20
+PARTIAL_PREFIX = ".incoming-"
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,16 @@ def archive_bytes(root: Path, exchange_code: str, data: bytes, suffix: str) -> A
     dest = Path(root) / relative
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=".incoming-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        _place(Path(name), dest)
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=PARTIAL_PREFIX)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            _place(Path(name), dest)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
     return Archived(digest, relative.as_posix(), len(data))
 
 
@@ -71,7 +78,7 @@ def archive_file(root: Path, exchange_code: str, source: Path, suffix: str) -> A
     incoming.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
-    fd, name = tempfile.mkstemp(dir=incoming, prefix=".incoming-")
+    fd, name = tempfile.mkstemp(dir=incoming, prefix=PARTIAL_PREFIX)
     try:
         with open(source, "rb") as src, os.fdopen(fd, "wb") as out:
             while block := src.read(COPY_CHUNK):
@@ -92,3 +99,23 @@ def archive_file(root: Path, exchange_code: str, source: Path, suffix: str) -> A
 
 def archived_path(root: Path, relative: str) -> Path:
     return Path(root) / relative
+
+
+def remove_partial_files(root: Path, older_than: dt.timedelta) -> list[Path]:
+    """Delete the partial files (``.incoming-*``) a killed process left, once older than
+    ``older_than`` (a write in progress keeps its file's modification time fresh). No batch
+    ever names a partial file; completed archive files are never touched. Returns those
+    removed."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    cutoff = time.time() - older_than.total_seconds()
+    removed = []
+    for path in root.rglob(f"{PARTIAL_PREFIX}*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:
+            continue  # renamed into place or removed meanwhile
+    return removed
