@@ -4,6 +4,8 @@
 #                                     negative control (durability broken on purpose)
 #   make reliability-audit            the demo history on SQLite and PostgreSQL: verify the
 #                                     archive's hash chain, replay every published date
+# Benchmarks (README, "Feed benchmarks" and "Benchmarks"), each beside its peers:
+#   make bench                        every benchmark in benchmarks/, ratios printed
 
 BCPI ?= $(CURDIR)/.venv/bin/bcpi
 CYCLES ?= 200
@@ -12,9 +14,13 @@ PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PG_DEMO_DB ?= bcpi_reliability_demo
 PG_DEMO_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/$(PG_DEMO_DB)
 RUN_DIR ?= $(CURDIR)/var/reliability
+PYTEST ?= $(CURDIR)/.venv/bin/pytest
 
 .PHONY: reliability reliability-crash reliability-audit reliability-audit-sqlite \
-	reliability-audit-postgresql
+	reliability-audit-postgresql bench
+
+bench:
+	$(PYTEST) benchmarks --benchmark-enable -s
 
 reliability: reliability-crash reliability-audit
 

@@ -132,7 +132,8 @@ def bcpi_insert(engine, batches) -> int:
 
 def sqlite_peer(path: str, rows: list[list[tuple]]) -> int:
     con = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
+    # bcpi's own connection settings (store.db), foreign keys enforced included.
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "foreign_keys=ON"):
         con.execute(f"PRAGMA {pragma}")
     columns = ", ".join(TRADE_COLUMNS)
     marks = ", ".join("?" * len(TRADE_COLUMNS))
