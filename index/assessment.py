@@ -187,6 +187,7 @@ def assess_windows(
     parameters: KernelParameters,
     *,
     presorted: bool = False,
+    trusted: bool = False,
     with_flags: bool = False,
 ) -> WindowStatistics:
     """Assess every commodity in every window.
@@ -197,8 +198,13 @@ def assess_windows(
     non-negative ids (uint8 or int8 ids are used without a copy). With ``presorted=True``
     the trades must already be sorted by (commodity, time) and that order is used as
     given; otherwise they are sorted by every column, so the result does not depend on the
-    order they arrived in.
+    order they arrived in. ``trusted=True`` (with ``presorted=True`` only) takes the order
+    and the values as guaranteed (prices and quantities finite and > 0), as for trades the
+    store validated on the way in, and skips checking every trade again: the arithmetic is
+    the same, a broken guarantee gives meaningless numbers instead of an error.
     """
+    if trusted and not presorted:
+        raise InvalidInput("trusted", "only presorted trades can be trusted")
     commodity = _column("commodity_id", commodity, np.int64)
     n = commodity.size
     instants = _column("traded_at_ms", traded_at_ms, np.int64)
@@ -256,6 +262,7 @@ def assess_windows(
         p.min_exchanges,
         p.max_share,
         flags,
+        not trusted,
     )
     _raise_for(problems | in_windows, n_commodities, n_exchanges)
     if with_flags and order is not None:

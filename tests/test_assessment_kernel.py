@@ -272,6 +272,21 @@ def test_presorted_input_is_checked_and_gives_the_same_result():
     assert info.value.field == "traded_at_ms"
 
 
+def test_trusted_input_gives_the_same_numbers_without_the_checks():
+    trades, closes, parameters = _random_trades(20_000)
+    order = np.lexsort(tuple(reversed(trades)))
+    ordered = tuple(t[order] for t in trades)
+    checked = assess_windows(*ordered, closes, parameters, presorted=True, with_flags=True)
+    trusted = assess_windows(
+        *ordered, closes, parameters, presorted=True, trusted=True, with_flags=True
+    )
+    for a, b in zip(_all_fields(checked), _all_fields(trusted), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(InvalidInput) as info:
+        assess_windows(*trades, closes, parameters, trusted=True)
+    assert info.value.field == "trusted"
+
+
 def test_kernel_matches_reference_on_generated_feeds(tmp_path):
     methodology = in_force()
     paths = generate(tmp_path, start=dt.date(2025, 1, 2), days=8, malformed_per_file=0)

@@ -130,6 +130,7 @@ def assess_groups(
     min_exchanges,
     max_share,
     flags,
+    check_inputs,
 ):
     """Statistics of every (commodity c, window d) group, as arrays of shape (C, D), and
     the input problems found.
@@ -139,7 +140,9 @@ def assess_groups(
     task each, with its own buffers. ``exchange`` holds dense codes (uint8) below
     ``n_exchanges``.
     Per-commodity parameters are arrays of length C. ``flags`` is either empty or has one
-    slot per trade, which receives USED, BELOW_MIN_LOT or OUTLIER.
+    slot per trade, which receives USED, BELOW_MIN_LOT or OUTLIER. With ``check_inputs``
+    false the trades are taken as sound (the caller guarantees order and values) and the
+    first pass reads only prices and quantities.
     """
     n_commodities = bounds.shape[0]
     n_days = bounds.shape[1] - 1
@@ -190,6 +193,13 @@ def assess_groups(
             value = 0.0
             total = 0.0
             n_lot = 0
+            if not check_inputs:
+                for j in range(lo, hi):
+                    q = quantity[j]
+                    if q >= lot:
+                        value += price[j] * q
+                        total += q
+                        n_lot += 1
             checksum = 0.0
             lowest_price = np.inf
             lowest_quantity = np.inf
@@ -197,7 +207,7 @@ def assess_groups(
             other_commodities = 0
             previous = time[lo]
             smallest_step = 0
-            for j in range(lo, hi):
+            for j in range(lo, hi if check_inputs else lo):
                 p = price[j]
                 q = quantity[j]
                 t = time[j]
@@ -211,7 +221,7 @@ def assess_groups(
                     value += p * q
                     total += q
                     n_lot += 1
-            sound = (
+            sound = not check_inputs or (
                 np.isfinite(checksum)
                 and lowest_price > 0.0
                 and lowest_quantity > 0.0
