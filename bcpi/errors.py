@@ -132,7 +132,13 @@ class ReferenceDataConflict(BcpiError):
     ) -> None:
         what = f"the base-date weight of {commodity}" if commodity else field
         remedy = "restore the stored value in the catalogue"
-        if field == "weight":
+        if field == "weight" and stored is None:
+            remedy = (
+                f"a commodity cannot join an index whose values are published (the catalogue"
+                f" cannot yet schedule its entry at a rebalance): keep {commodity} out of"
+                f" {code}'s weights"
+            )
+        elif field == "weight":
             remedy += (
                 ", or change weights through `bcpi rebalance announce` and `bcpi rebalance apply`"
             )

@@ -76,7 +76,9 @@ def _index_changes(
         ).all()
     )
     wanted_weights = dict(definition.constituents)
-    for code in [*wanted_weights, *sorted(stored_weights.keys() - wanted_weights.keys())]:
+    joining = [code for code in wanted_weights if code not in stored_weights]
+    leaving = sorted(stored_weights.keys() - wanted_weights.keys())
+    for code in [*joining, *wanted_weights, *leaving]:  # a newcomer explains the rest
         stored, wanted = stored_weights.get(code), wanted_weights.get(code)
         if stored != wanted:
             yield ReferenceDataConflict(

@@ -274,7 +274,8 @@ def test_a_refused_catalogue_changes_nothing(store):
     catalogue = edited(*WITH_COAL, *RENAMED, extra=ENERGY + coal("energy"))
     with pytest.raises(ReferenceDataConflict) as info:
         prepare_database(store, catalogue)
-    assert (info.value.code, info.value.commodity) == ("TEST", "REBAR")
+    assert (info.value.code, info.value.commodity) == ("TEST", "COAL")
+    assert "cannot join an index whose values are published" in info.value.message
     assert commodity(store, "COAL") is None and index(store, "TEST-ENE") is None
     assert commodity(store, "REBAR").name_en == "Rebar"
     assert constituent_rows(store) == rows
