@@ -193,44 +193,46 @@ def assess_groups(
             value = 0.0
             total = 0.0
             n_lot = 0
-            if not check_inputs:
+            if check_inputs:
+                checksum = 0.0
+                lowest_price = np.inf
+                lowest_quantity = np.inf
+                first_commodity = commodity[lo]
+                other_commodities = 0
+                previous = time[lo]
+                smallest_step = 0
+                for j in range(lo, hi):
+                    p = price[j]
+                    q = quantity[j]
+                    t = time[j]
+                    checksum += p + q
+                    lowest_price = min(lowest_price, p)
+                    lowest_quantity = min(lowest_quantity, q)
+                    other_commodities += commodity[j] != first_commodity
+                    smallest_step = min(smallest_step, t - previous)
+                    previous = t
+                    if q >= lot:
+                        value += p * q
+                        total += q
+                        n_lot += 1
+                sound = (
+                    np.isfinite(checksum)
+                    and lowest_price > 0.0
+                    and lowest_quantity > 0.0
+                    and first_commodity == c
+                    and other_commodities == 0
+                    and smallest_step >= 0
+                    and time[lo] > opens
+                    and time[hi - 1] <= closes_at
+                )
+            else:
                 for j in range(lo, hi):
                     q = quantity[j]
                     if q >= lot:
                         value += price[j] * q
                         total += q
                         n_lot += 1
-            checksum = 0.0
-            lowest_price = np.inf
-            lowest_quantity = np.inf
-            first_commodity = commodity[lo]
-            other_commodities = 0
-            previous = time[lo]
-            smallest_step = 0
-            for j in range(lo, hi if check_inputs else lo):
-                p = price[j]
-                q = quantity[j]
-                t = time[j]
-                checksum += p + q
-                lowest_price = min(lowest_price, p)
-                lowest_quantity = min(lowest_quantity, q)
-                other_commodities += commodity[j] != first_commodity
-                smallest_step = min(smallest_step, t - previous)
-                previous = t
-                if q >= lot:
-                    value += p * q
-                    total += q
-                    n_lot += 1
-            sound = not check_inputs or (
-                np.isfinite(checksum)
-                and lowest_price > 0.0
-                and lowest_quantity > 0.0
-                and first_commodity == c
-                and other_commodities == 0
-                and smallest_step >= 0
-                and time[lo] > opens
-                and time[hi - 1] <= closes_at
-            )
+                sound = True
             if not sound:
                 for j in range(lo, hi):
                     after = opens if j == lo else max(opens, time[j - 1] - 1)
