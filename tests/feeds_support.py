@@ -12,25 +12,13 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from bcpi.settings import Settings
+from ingest.synthetic import COLUMNS as FEED_COLUMNS
 from store import models
 from store.db import session_scope
 from store.models_feeds import TradeRevision
 from store.reference import add_exchange, create_key
 
-COLUMNS = (
-    "trade_id",
-    "commodity",
-    "traded_at",
-    "price",
-    "quantity",
-    "currency",
-    "unit",
-    "fe_pct",
-    "moisture_pct",
-    "grade",
-    "seq",
-    "action",
-)
+COLUMNS = (*FEED_COLUMNS, "action")
 MEDIA = {
     "json": "application/json",
     "ndjson": "application/x-ndjson",

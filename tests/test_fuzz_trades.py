@@ -35,32 +35,13 @@ from ingest.fields import MAX_QUANTITY, Reason
 from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
+from tests.feeds_support import COLUMNS, MEDIA
 from tests.support_api import app_for, issue_keys, run_size
 
 ROWS = run_size(1_500, 100_000)
 BATCH = 500
 HUGE = 10 * 1024 * 1024
 HUGE_ROWS = run_size(2, 12)  # rows carrying a 10 MB string (each is its own request)
-MEDIA = {
-    "json": "application/json",
-    "ndjson": "application/x-ndjson",
-    "csv": "text/csv",
-    "parquet": "application/vnd.apache.parquet",
-    "arrow": "application/vnd.apache.arrow.stream",
-}
-COLUMNS = (
-    "trade_id",
-    "commodity",
-    "traded_at",
-    "price",
-    "quantity",
-    "currency",
-    "unit",
-    "fe_pct",
-    "moisture_pct",
-    "grade",
-    "action",
-)
 CODES = {r.value for r in Reason}
 
 # Valid trades (prices inside the sanity band, units and currencies of the benchmark).
