@@ -8,6 +8,9 @@
 #   make bench                        every benchmark in benchmarks/, ratios printed
 
 BCPI ?= $(CURDIR)/.venv/bin/bcpi
+PYTHON ?= $(CURDIR)/.venv/bin/python
+# The crash harness is test tooling (tests/reliability): run as modules from the repository root.
+HARNESS = cd $(CURDIR) && PYTHONPATH=$(CURDIR) $(PYTHON) -m tests.reliability
 CYCLES ?= 200
 SEED ?= 7
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/test
@@ -25,10 +28,10 @@ bench:
 reliability: reliability-crash reliability-audit
 
 reliability-crash:
-	$(BCPI) reliability crash --cycles $(CYCLES) --seed $(SEED) --database sqlite
-	$(BCPI) reliability crash --cycles $(CYCLES) --seed $(SEED) --database postgresql \
+	$(HARNESS).crash --cycles $(CYCLES) --seed $(SEED) --database sqlite
+	$(HARNESS).crash --cycles $(CYCLES) --seed $(SEED) --database postgresql \
 		--postgres-url $(PG_ADMIN_URL)
-	$(BCPI) reliability crash --cycles 3 --seed $(SEED) --database sqlite --negative-control
+	$(HARNESS).crash --cycles 3 --seed $(SEED) --database sqlite --negative-control
 
 reliability-audit: reliability-audit-sqlite reliability-audit-postgresql
 
@@ -41,8 +44,8 @@ reliability-audit-sqlite:
 
 reliability-audit-postgresql:
 	rm -rf $(RUN_DIR)/demo-postgresql && mkdir -p $(RUN_DIR)/demo-postgresql
-	$(BCPI) reliability fresh-database --postgres-url $(PG_ADMIN_URL) --name $(PG_DEMO_DB)
+	$(HARNESS).server fresh-database --postgres-url $(PG_ADMIN_URL) --name $(PG_DEMO_DB)
 	cd $(RUN_DIR)/demo-postgresql && $(BCPI) demo --no-serve --database-url $(PG_DEMO_URL)
 	cd $(RUN_DIR)/demo-postgresql && $(BCPI) audit verify --database-url $(PG_DEMO_URL)
 	cd $(RUN_DIR)/demo-postgresql && $(BCPI) audit replay --all --database-url $(PG_DEMO_URL)
-	$(BCPI) reliability fresh-database --postgres-url $(PG_ADMIN_URL) --name $(PG_DEMO_DB) --drop
+	$(HARNESS).server fresh-database --postgres-url $(PG_ADMIN_URL) --name $(PG_DEMO_DB) --drop

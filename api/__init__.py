@@ -1,1 +1,1 @@
-"""The HTTP API: history and live values of every bcpi index."""
+"""Layer 6: the HTTP API: thin routes over ingest, publication and the store."""

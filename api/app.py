@@ -12,11 +12,11 @@ from api.routes import feeds, trades
 from api.routes.ops import install_operations
 from api.schemas import Health
 from api.serving import install_serving
-from bcpi import __version__
-from bcpi.catalogue import load_catalogue
-from bcpi.errors import BcpiError
-from bcpi.settings import Settings, get_settings
-from reliability.faults import install_fault_hooks
+from core import __version__, faults
+from core.calendar import Calendar
+from core.catalogue import load_catalogue
+from core.errors import BcpiError
+from core.settings import Settings, get_settings
 from store.bootstrap import prepare_database
 from store.db import engine_for, session_factory
 
@@ -43,9 +43,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     app.state.settings = settings
     app.state.catalogue = catalogue
+    app.state.calendar = Calendar.from_settings(settings)
     app.state.sessions = session_factory(engine)
     install_error_handlers(app)
-    install_fault_hooks(app)  # test-only (BCPI_FAULT_ACK_BEFORE_COMMIT); inert otherwise
+    faults.install(app)  # test-only (BCPI_FAULT_PLAN); inert otherwise
     document_errors(app)
 
     @app.get("/healthz", response_model=Health, tags=["operations"])

@@ -20,11 +20,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import select
 
-from bcpi.errors import Forbidden, Unauthenticated
+from core.errors import Forbidden, Unauthenticated
 from store import models
 from store.reference import hash_key
 
-ROLES = ("exchange", "admin", "read")
 READER_ROLES = ("read", "admin", "exchange")
 MAX_KEY_LENGTH = 256
 

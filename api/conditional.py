@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bcpi import __version__
+from core import __version__
 
 DATA_PREFIXES = (
     "/v1/commodities",

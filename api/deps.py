@@ -8,16 +8,16 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from bcpi.catalogue import Catalogue
-from bcpi.settings import Settings
+from core.calendar import Calendar
+from core.settings import Settings
 
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_catalogue(request: Request) -> Catalogue:
-    return request.app.state.catalogue
+def get_calendar(request: Request) -> Calendar:
+    return request.app.state.calendar
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -25,15 +25,13 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]
-SessionDep = Annotated[Session, Depends(get_session)]
-
-
 def get_read_session(request: Request) -> Iterator[Session]:
-    """A session on the read engine: one snapshot, no write lock (see :mod:`api.db`)."""
+    """A session on the read engine: one snapshot, no write lock (see :mod:`store.db`)."""
     with request.app.state.read_sessions() as session:
         yield session
 
 
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CalendarDep = Annotated[Calendar, Depends(get_calendar)]
+SessionDep = Annotated[Session, Depends(get_session)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]

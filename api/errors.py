@@ -12,12 +12,7 @@ from starlette.exceptions import HTTPException
 
 from api.auth import authenticate
 from api.ratelimit import READ_PREFIXES
-from bcpi.errors import BcpiError
-
-try:
-    from index.errors import FormulaInputError
-except ImportError:  # the researcher formulas are not installed
-    FormulaInputError = None
+from core.errors import BcpiError, InvalidInput
 
 
 def _answer(status: int, error: str, detail: object) -> JSONResponse:
@@ -27,14 +22,10 @@ def _answer(status: int, error: str, detail: object) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BcpiError)
     async def _domain(_request: Request, exc: BcpiError) -> JSONResponse:
-        return _answer(exc.status_code, type(exc).__name__, exc.message)
-
-    if FormulaInputError is not None:
-
-        @app.exception_handler(FormulaInputError)
-        async def _formula(_request: Request, exc) -> JSONResponse:
+        if isinstance(exc, InvalidInput):
             detail = [{"field": exc.field, "message": exc.reason}]
-            return _answer(422, "InvalidFormulaInput", detail)
+            return _answer(exc.status_code, type(exc).__name__, detail)
+        return _answer(exc.status_code, type(exc).__name__, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -17,11 +17,9 @@ from sqlalchemy.orm import Session
 
 from api.schemas import ExplainedAssessment, ExplainedConstituent, Explanation, PriceAt
 from api.series import known_at
-from bcpi.errors import NotPublished
-from index.methodology import BEIJING_UTC_OFFSET_MS
+from core.calendar import Calendar
+from core.errors import NotPublished
 from store import models
-
-BEIJING = dt.timezone(dt.timedelta(milliseconds=BEIJING_UTC_OFFSET_MS))
 
 
 def _assessment_on_or_before(
@@ -41,10 +39,12 @@ def _assessment_on_or_before(
     ).first()
 
 
-def _trades(session: Session, assessment: models.Assessment) -> tuple[list, list]:
-    """The day's trades as they stand now: active ones used, the others excluded (status)."""
-    begin = dt.datetime.combine(assessment.date, dt.time(), BEIJING)
-    stop = begin + dt.timedelta(days=1)
+def _trades(
+    session: Session, assessment: models.Assessment, calendar: Calendar
+) -> tuple[list, list]:
+    """The window's trades as they stand now: active ones used, the others excluded."""
+    code = session.get(models.Commodity, assessment.commodity_id).code
+    begin, stop = calendar.window(assessment.date, code)
     rows = session.execute(
         select(
             models.Trade.id,
@@ -58,8 +58,8 @@ def _trades(session: Session, assessment: models.Assessment) -> tuple[list, list
         .join(models.Exchange, models.Exchange.id == models.Trade.exchange_id)
         .where(
             models.Trade.commodity_id == assessment.commodity_id,
-            models.Trade.traded_at >= begin,
-            models.Trade.traded_at < stop,
+            models.Trade.traded_at > begin,
+            models.Trade.traded_at <= stop,
         )
         .order_by(models.Trade.traded_at, models.Trade.id)
     ).all()
@@ -79,14 +79,16 @@ def _trades(session: Session, assessment: models.Assessment) -> tuple[list, list
     return used, excluded
 
 
-def _explained_assessment(session: Session, assessment: models.Assessment) -> ExplainedAssessment:
+def _explained_assessment(
+    session: Session, assessment: models.Assessment, calendar: Calendar
+) -> ExplainedAssessment:
     rationale = assessment.rationale or {}
     if "trades_used" in rationale or "excluded" in rationale:
         used = rationale.get("trades_used") or []
         excluded = rationale.get("excluded") or []
         source = "rationale"
     else:
-        used, excluded = _trades(session, assessment)
+        used, excluded = _trades(session, assessment, calendar)
         source = "trades"
     if isinstance(used, int):  # a count only
         used = []
@@ -117,6 +119,7 @@ def explain(
     definition: models.IndexDefinition,
     day: dt.date,
     as_of: dt.datetime | None,
+    calendar: Calendar,
 ) -> Explanation:
     value = session.scalars(
         select(models.IndexValue).where(
@@ -158,7 +161,9 @@ def explain(
                 weight=member["weight"],
                 level=member["level"],
                 reference_level=member["reference_level"],
-                assessment=_explained_assessment(session, assessment) if assessment else None,
+                assessment=_explained_assessment(session, assessment, calendar)
+                if assessment
+                else None,
                 reference=PriceAt(date=reference.date, price=reference.price)
                 if reference
                 else None,

@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bcpi.errors import BcpiError
+from core.errors import BcpiError
 
 Format = Literal["json", "csv", "parquet", "arrow"]
 
@@ -145,10 +145,12 @@ def _csv(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> Iter
         yield pl.DataFrame(schema=schema).write_csv(include_header=True).encode()
 
 
-def _arrow(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> Iterator[bytes]:
+def _tables(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType], open_writer):
+    """Each frame written as an Arrow table by the writer ``open_writer(sink, schema)``
+    opens, the bytes yielded as they are made."""
     target = arrow_schema(schema)
     sink = _Drain()
-    with pa.ipc.new_stream(sink, target) as writer:
+    with open_writer(sink, target) as writer:
         yield sink.take()
         for frame in frames:
             if frame.is_empty():
@@ -158,16 +160,14 @@ def _arrow(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> It
     yield sink.take()
 
 
+def _arrow(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> Iterator[bytes]:
+    return _tables(frames, schema, pa.ipc.new_stream)
+
+
 def _parquet(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> Iterator[bytes]:
-    target = arrow_schema(schema)
-    sink = _Drain()
-    with pq.ParquetWriter(sink, target, compression="zstd") as writer:
-        for frame in frames:
-            if frame.is_empty():
-                continue
-            writer.write_table(frame.to_arrow().cast(target))
-            yield sink.take()
-    yield sink.take()
+    return _tables(
+        frames, schema, lambda sink, target: pq.ParquetWriter(sink, target, compression="zstd")
+    )
 
 
 def render(

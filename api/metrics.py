@@ -21,12 +21,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.routing import Match
 
-from bcpi.calendar import TradingCalendar
-from bcpi.settings import Settings
-from scheduler.jobs import JOBS, fixing_trigger
-from scheduler.runs import SUCCEEDED
+from core.calendar import Calendar
+from core.settings import Settings
+from publication.schedule import EVENTS, fixing_slots
 from store import models
-from store.models_ops import JobRun, SchedulerInstance
+from store.models import FIXED, SUCCEEDED, JobRun, SchedulerInstance
 
 REQUESTS = Counter(
     "bcpi_http_requests",
@@ -90,24 +89,22 @@ def _seconds(instant: dt.datetime | None) -> float | None:
     return instant.timestamp() if instant is not None else None
 
 
-def expected_fixing(
-    settings: Settings, calendar: TradingCalendar, now: dt.datetime
-) -> dt.datetime | None:
+def expected_fixing(settings: Settings, calendar: Calendar, now: dt.datetime) -> dt.datetime | None:
     """The latest fixing slot that should have been published by ``now`` (with grace)."""
     grace = dt.timedelta(minutes=settings.fixing_overdue_minutes)
-    return fixing_trigger(settings, calendar).last_at_or_before(now - grace)
+    return fixing_slots(settings, calendar).last_at_or_before(now - grace)
 
 
 def last_fixed_date(session: Session) -> dt.date | None:
     return session.scalar(
         select(func.max(models.IndexValue.date)).where(
-            models.IndexValue.superseded_at.is_(None), models.IndexValue.status != "provisional"
+            models.IndexValue.superseded_at.is_(None), models.IndexValue.status.in_(FIXED)
         )
     )
 
 
 def fixing_overdue(
-    session: Session, settings: Settings, calendar: TradingCalendar, now: dt.datetime
+    session: Session, settings: Settings, calendar: Calendar, now: dt.datetime
 ) -> tuple[bool, dict[str, object]]:
     """Is the latest due fixing missing? Published values or its succeeded run count."""
     expected = expected_fixing(settings, calendar, now)
@@ -118,7 +115,7 @@ def fixing_overdue(
         .order_by(JobRun.slot.desc())
         .limit(1)
     ).first()
-    expected_day = expected.astimezone(settings.zone).date() if expected else None
+    expected_day = calendar.local_date(expected) if expected else None
     facts: dict[str, object] = {
         "expected_date": expected_day.isoformat() if expected_day else None,
         "last_fixed_date": last_date.isoformat() if last_date else None,
@@ -145,7 +142,7 @@ class DatabaseCollector:
         self,
         sessions: Callable[[], Session],
         settings: Settings,
-        calendar: TradingCalendar,
+        calendar: Calendar,
         now: dt.datetime,
     ) -> None:
         self.sessions, self.settings, self.calendar, self.now = sessions, settings, calendar, now
@@ -154,10 +151,10 @@ class DatabaseCollector:
         up = GaugeMetricFamily("bcpi_database_up", "1 when the database answered this scrape")
         days_left = GaugeMetricFamily(
             "bcpi_calendar_days_to_horizon",
-            "Days until the trading calendar's holiday schedule runs out",
+            "Days until the last day the publication calendar can vouch for",
         )
-        today = self.now.astimezone(self.settings.zone).date()
-        days_left.add_metric([], (self.calendar.horizon - today).days)
+        today = self.calendar.local_date(self.now)
+        days_left.add_metric([], (self.calendar.complete_through - today).days)
         yield days_left
         try:
             with self.sessions() as session:
@@ -247,7 +244,7 @@ class DatabaseCollector:
             "Age of the oldest slot inside the job's horizon not yet succeeded (0: up to date)",
             labels=["job"],
         )
-        for job in JOBS:
+        for job in EVENTS:
             finished = session.scalar(
                 select(func.max(JobRun.finished_at)).where(
                     JobRun.job == job.name, JobRun.outcome == SUCCEEDED
@@ -265,8 +262,8 @@ class DatabaseCollector:
                 start_delay.add_metric(
                     [job.name], max(0.0, (latest.started_at - latest.slot).total_seconds())
                 )
-            trigger = job.trigger(self.settings, self.calendar)
-            due = list(trigger.slots(now - job.horizon(self.settings), now))
+            schedule = job.slots(self.settings, self.calendar)
+            due = list(schedule.slots(now - job.horizon(self.settings), now))
             done = (
                 set(
                     session.scalars(
@@ -311,9 +308,7 @@ class DatabaseCollector:
                     models.IndexValue.date == last_day, models.IndexValue.status == "final"
                 )
             )
-            fixing_instant = dt.datetime.combine(
-                last_day, self.settings.fixing_time, self.settings.zone
-            )
+            fixing_instant = self.calendar.fixing_at(last_day)
             if first_final is not None:
                 delay.add_metric([], (first_final - fixing_instant).total_seconds())
         yield delay
@@ -342,9 +337,7 @@ class DatabaseCollector:
         yield leader_age
 
 
-def exposition(
-    sessions: Callable[[], Session], settings: Settings, calendar: TradingCalendar
-) -> bytes:
+def exposition(sessions: Callable[[], Session], settings: Settings, calendar: Calendar) -> bytes:
     """The text a Prometheus scrape gets."""
     registry = CollectorRegistry(auto_describe=False)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

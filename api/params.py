@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Query
 
-from bcpi.errors import InvalidRange
+from core.errors import InvalidRange
 
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)

@@ -23,20 +23,13 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import optional_reader, presented_key
-from bcpi.errors import BcpiError
-from bcpi.settings import Settings
+from api.conditional import DATA_PREFIXES
+from core.errors import BcpiError
+from core.settings import Settings
 from store.db import session_scope
-from store.models_publication import RateLimitCounter
+from store.models import RateLimitCounter
 
-READ_PREFIXES = (
-    "/v1/commodities",
-    "/v1/indices",
-    "/v1/assessments",
-    "/v1/corrections",
-    "/v1/changes",
-    "/v1/formulas",
-    "/v1/stream",
-)
+READ_PREFIXES = (*DATA_PREFIXES, "/v1/calendar", "/v1/stream")
 KEEP_WINDOWS = 60
 
 

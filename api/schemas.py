@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from publication.changes import Change
+from publication.correction import CorrectionNotice
+
 
 class Health(BaseModel):
     status: Literal["ok"]
@@ -96,7 +99,8 @@ class AssessmentSeries(Series):
 class Vintage(BaseModel):
     vintage: int
     date: dt.date
-    value: float
+    value: float | None
+    """``None`` for a ``withdrawn`` vintage: the date is no longer a publication day."""
     status: str
     methodology_version: str
     inputs_hash: str
@@ -111,30 +115,9 @@ class Vintages(BaseModel):
     vintages: list[Vintage]
 
 
-class CorrectionNotice(BaseModel):
-    index: str
-    date: dt.date
-    old_value: float
-    new_value: float
-    old_vintage: int
-    new_vintage: int
-    reason: str
-    published_at: dt.datetime
-
-
 class Corrections(BaseModel):
     since: dt.datetime | None
     corrections: list[CorrectionNotice]
-
-
-class Change(BaseModel):
-    kind: Literal["index", "assessment"]
-    code: str
-    date: dt.date
-    value: float | None
-    status: str
-    vintage: int
-    published_at: dt.datetime
 
 
 class Changes(BaseModel):

@@ -18,6 +18,7 @@ from sqlalchemy import Integer, Select, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from store import models
+from store.models import WITHDRAWN
 
 Frequency = Literal["intraday", "daily", "weekly", "monthly", "quarterly", "annual"]
 Transform = Literal["level", "change", "pct_change", "log_return", "rebase"]
@@ -63,12 +64,15 @@ def _table(kind: Kind):
 
 
 def known_at(model, as_of: dt.datetime | None):
-    """The vintages that were current at ``as_of`` (now, when it is None)."""
+    """The values that stood at ``as_of`` (now, when it is None): the vintages current
+    then, less those that withdrew a value."""
+    standing = model.status != WITHDRAWN
     if as_of is None:
-        return model.superseded_at.is_(None)
+        return and_(model.superseded_at.is_(None), standing)
     return and_(
         model.published_at <= as_of,
         or_(model.superseded_at.is_(None), model.superseded_at > as_of),
+        standing,
     )
 
 

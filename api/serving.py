@@ -8,12 +8,20 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.conditional import ConditionalMiddleware
-from api.db import read_engine_for
 from api.guards import RefuseNulMiddleware
 from api.ratelimit import RateLimitMiddleware
-from api.routes import assessments, catalogue, dashboard, formulas, indices, publication, stream
-from bcpi.settings import Settings
-from store.db import session_factory
+from api.routes import (
+    assessments,
+    calendar,
+    catalogue,
+    dashboard,
+    formulas,
+    indices,
+    publication,
+    stream,
+)
+from core.settings import Settings
+from store.db import read_engine_for, session_factory
 
 
 def install_serving(app: FastAPI, settings: Settings, engine: Engine) -> None:
@@ -23,6 +31,7 @@ def install_serving(app: FastAPI, settings: Settings, engine: Engine) -> None:
     digest = hashlib.sha256(app.state.catalogue.model_dump_json().encode()).hexdigest()
     for router in (
         catalogue.router,
+        calendar.router,
         indices.router,
         assessments.router,
         publication.router,

@@ -1,90 +1,28 @@
-"""The hash chain over archived batches, and its verification.
+"""Verification of the hash chain over archived batches (:mod:`store.ledger` defines it).
 
-Each stored batch is linked in the transaction that stores it::
-
-    chain_hash = SHA-256(previous chain_hash ‖ batch SHA-256 ‖ metadata)
-
-with the two hashes as their 32 raw bytes and the metadata as canonical JSON (sorted keys,
-no spaces, UTF-8) of the batch's id, exchange, source, format, file name, first row, row
-count, arrival instant (UTC, microseconds) and archive path. The first link's previous hash
-is 64 zeros. Changing an archived byte changes the batch's SHA-256; changing a batch row,
-removing a link or reordering links breaks the recomputed chain from there on. Publishing
-the head (``bcpi audit verify`` prints it) anchors the whole history.
+Every archived file is hashed again and every link recomputed: changing an archived byte
+changes the batch's SHA-256; changing a batch row, removing a link or reordering links
+breaks the recomputed chain from there on. Publishing the head (``bcpi audit verify``
+prints it) anchors the whole history.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest.archive import PARTIAL_PREFIX
 from store import models
-from store.models_audit import GENESIS_HASH, AuditChainHead, AuditLink
+from store.ledger import METADATA_FIELDS, batch_metadata, link_hash
+from store.models import GENESIS_HASH, AuditChainHead, AuditLink
 
 READ_CHUNK = 1 << 20
-METADATA_FIELDS = (
-    "id",
-    "exchange_id",
-    "source",
-    "format",
-    "filename",
-    "first_row",
-    "rows_total",
-    "received_at",
-    "archive_path",
-)
-
-
-def batch_metadata(batch: Any) -> bytes:
-    """The canonical metadata of a batch (an ``IngestBatch`` or a row with its columns)."""
-    get = batch.get if isinstance(batch, Mapping) else lambda name: getattr(batch, name)
-    values = {name: get(name) for name in METADATA_FIELDS}
-    received = values["received_at"]
-    if isinstance(received, dt.datetime):
-        values["received_at"] = received.astimezone(dt.UTC).isoformat(timespec="microseconds")
-    return json.dumps(values, sort_keys=True, separators=(",", ":")).encode()
-
-
-def link_hash(previous_hash: str, batch_sha256: str, metadata: bytes) -> str:
-    digest = hashlib.sha256(bytes.fromhex(previous_hash))
-    digest.update(bytes.fromhex(batch_sha256))
-    digest.update(metadata)
-    return digest.hexdigest()
-
-
-def chain_batch(session: Session, batch: models.IngestBatch) -> AuditLink:
-    """Append ``batch`` (flushed, with its id) to the chain in ``session``'s transaction.
-
-    The head row is locked until the transaction ends, so appends are serial; a rolled
-    back batch leaves no link.
-    """
-    head = session.execute(
-        select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
-    ).scalar_one()
-    chain_hash = link_hash(head.chain_hash, batch.sha256, batch_metadata(batch))
-    link = AuditLink(
-        seq=head.seq + 1,
-        batch_id=batch.id,
-        previous_hash=head.chain_hash,
-        chain_hash=chain_hash,
-        linked_at=batch.received_at,
-    )
-    session.add(link)
-    session.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.id == 1)
-        .values(seq=link.seq, chain_hash=chain_hash, updated_at=batch.received_at)
-    )
-    session.flush()
-    return link
 
 
 def file_sha256(path: Path) -> str:

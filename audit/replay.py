@@ -4,7 +4,7 @@ A scratch SQLite database receives the reference data as recorded (exchanges,
 commodities, index definitions, weights; FX rates in the order they were loaded). Then the
 journal of computations (:mod:`audit.journal`) is run again in order. Before each
 computation, every archived batch its transaction could see is re-ingested through the
-ingest code (:func:`ingest.service.ingest_batch`) at its recorded arrival instant, and
+ingest code (:func:`ingest.batch.ingest_batch`) at its recorded arrival instant, and
 each FX load is repeated (releasing held trades) at its instant. Each computation runs
 with its recorded methodology version, trading calendar and ``now``, so it publishes its
 vintages with the same ``published_at``. Every published value in scope is then compared
@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session
 
 from audit.differences import Difference, ReplayReport, same, shown
 from audit.scratch import Scratch
-from bcpi.catalogue import Catalogue
-from bcpi.settings import Settings
+from core.catalogue import Catalogue
+from core.settings import Settings
 from store import models
-from store.models_audit import AuditComputation
+from store.models import AuditComputation
 
 ASSESSMENT_FIELDS = (
     "price",

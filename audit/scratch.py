@@ -3,16 +3,15 @@
 It receives the reference data as recorded (exchanges, commodities, index definitions;
 weights from their application; FX rates in the order they were loaded). Before each
 journaled computation, every archived batch the computation's transaction could see is
-re-ingested through the ingest code (:func:`ingest.service.ingest_batch`) at its recorded
+re-ingested through the ingest code (:func:`ingest.batch.ingest_batch`) at its recorded
 arrival instant, and each FX load is repeated (releasing held trades) at its instant; the
-computation then runs with its recorded methodology version, trading calendar and
+computation then runs with its recorded methodology version, publication days and
 ``now``, so it publishes its vintages with the same ``published_at``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,36 +21,24 @@ from sqlalchemy.orm import Session
 
 from audit.chain import file_sha256
 from audit.differences import Difference, ReplayReport
-from audit.journal import reference_hash
-from bcpi.catalogue import Catalogue
-from bcpi.settings import Settings
-from index import store_io
-from index.intraday import publish_provisional
-from index.methodology import load_methodology
-from index.service import ComputeReport, compute, publish_index_values
-from index.service import Engine as IndexEngine
+from core.calendar import Calendar
+from core.catalogue import Catalogue
+from core.methodology import load_methodology
+from core.settings import Settings
+from ingest.batch import BatchSource, check_exchange_column, ingest_batch, ingest_context
 from ingest.fx import release_held_trades
 from ingest.readers import read_body, scan_feed
 from ingest.rules import feed_rules
-from ingest.service import BatchSource, check_exchange_column, ingest_batch, ingest_context
+from publication.fixing import compute
+from publication.intraday import publish_provisional
+from publication.rebalance import republish
 from store import models
 from store.db import make_engine, session_scope
+from store.ledger import reference_hash
 from store.migrate import upgrade
-from store.models_audit import AuditComputation
-from store.models_feeds import FxRate
-from store.models_methodology import WeightSet
+from store.models import AuditComputation, FxRate, WeightSet
 
 BATCH_COUNTS = ("rows_total", "accepted", "duplicates", "rejected", "held", "revised")
-
-
-class RecordedCalendar:
-    """The trading days a computation ran with, as its journal entry lists them."""
-
-    def __init__(self, days: Iterable[str]) -> None:
-        self.days = frozenset(dt.date.fromisoformat(d) for d in days)
-
-    def is_trading_day(self, day: dt.date) -> bool:
-        return day in self.days
 
 
 def _rows(session: Session, table: Table, *where) -> list[dict[str, Any]]:
@@ -80,6 +67,7 @@ class Scratch:
         self.source = source
         self.catalogue = catalogue
         self.settings = settings
+        self.calendar = Calendar.from_settings(settings)
         self.archive_dir = Path(archive_dir)
         self.report = report
         self.engine: Engine = make_engine(f"sqlite:///{directory / 'replay.db'}")
@@ -153,7 +141,7 @@ class Scratch:
         now = load[0]["loaded_at"]
         with session_scope(self.engine) as scratch:
             _insert(scratch, FxRate.__table__, load)
-            rules = feed_rules(scratch, self.catalogue, self.settings.timezone)
+            rules = feed_rules(scratch, self.catalogue, self.calendar)
             release_held_trades(scratch, rules, now=now)
 
     def _archived(self, batch: dict[str, Any]) -> Path | None:
@@ -191,7 +179,12 @@ class Scratch:
         frame = self._frame(batch, path)
         with session_scope(self.engine) as scratch:
             ctx = ingest_context(
-                scratch, self.catalogue, code, settings=self.settings, now=batch["received_at"]
+                scratch,
+                self.catalogue,
+                code,
+                settings=self.settings,
+                now=batch["received_at"],
+                calendar=self.calendar,
             )
             check_exchange_column(frame, code)
             source = BatchSource(
@@ -219,8 +212,10 @@ class Scratch:
     def run(self, entry: AuditComputation) -> None:
         self.feed_until(entry.last_batch_id, entry.last_fx_id)
         self.place_weights(entry.computed_at)
-        methodology = load_methodology(entry.methodology_version)
-        calendar = RecordedCalendar(entry.trading_days)
+        calendar = Calendar(
+            load_methodology(entry.methodology_version),
+            days=[dt.date.fromisoformat(d) for d in entry.trading_days],
+        )
         now = entry.computed_at
         with session_scope(self.engine) as scratch:
             seen = reference_hash(scratch)
@@ -237,20 +232,9 @@ class Scratch:
                     )
                 )
             if entry.kind == "compute":
-                compute(
-                    scratch,
-                    entry.start,
-                    entry.end,
-                    now=now,
-                    methodology=methodology,
-                    calendar=calendar,
-                )
+                compute(scratch, entry.start, entry.end, now=now, calendar=calendar)
             elif entry.kind == "provisional":
-                publish_provisional(scratch, now, methodology=methodology, calendar=calendar)
+                publish_provisional(scratch, now, calendar=calendar)
             elif entry.kind == "reweight":
-                engine = IndexEngine.load(scratch, methodology, calendar)
-                rows = publish_index_values(
-                    scratch, engine, entry.start, now, ComputeReport(entry.start, entry.start)
-                )
-                store_io.record_fixings(scratch, rows, now)
+                republish(scratch, entry.start, now, calendar)
         self.report.computations += 1

@@ -22,8 +22,8 @@ import time
 import httpx
 import pytest
 
-from bcpi.catalogue import load_catalogue
-from bcpi.settings import Settings
+from core.catalogue import load_catalogue
+from core.settings import Settings
 from store.bootstrap import prepare_database
 from store.db import make_engine
 from tests.publication_data import T0, level, publish_index, weekdays

@@ -37,12 +37,14 @@ import polars as pl
 import pytest
 from sqlalchemy.engine import make_url
 
-from bcpi.catalogue import load_catalogue
-from bcpi.settings import Settings
 from benchmarks.bench_ingest_store import _empty_schema, _tuples, postgres_peer, sqlite_peer
+from cli.synthetic import ticks, trading_days
+from core.calendar import Calendar
+from core.catalogue import load_catalogue
+from core.methodology import in_force
+from core.settings import Settings
 from ingest.normalise import stored_frame
 from ingest.rules import FxTable, build_rules
-from ingest.synthetic import ticks, trading_days
 from ingest.validate import REJECT_CODE, validated_frame
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
@@ -122,7 +124,9 @@ def _stored_rows(frames: list[pl.DataFrame], dialect: str) -> list[list[tuple]]:
     """The batches as validation hands them to storage, then as the driver's tuples."""
     catalogue = load_catalogue(Settings().catalogue_path)
     rules = build_rules(
-        catalogue, {c.code: i + 1 for i, c in enumerate(catalogue.commodities)}, "Asia/Shanghai"
+        catalogue,
+        {c.code: i + 1 for i, c in enumerate(catalogue.commodities)},
+        Calendar(in_force()),
     )
     rows = []
     for frame in frames:

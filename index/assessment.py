@@ -10,14 +10,13 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from bcpi.errors import InvalidInput
+from core.errors import InvalidInput
+from core.methodology import CommodityRule
 from index.kernels import assessment as kernel
-from index.methodology import CommodityRule
 
 MAX_EXCHANGES = 256
 CHUNKS_PER_THREAD = 8
 
-FLAG_RULES = {kernel.BELOW_MIN_LOT: "min_lot", kernel.OUTLIER: "outlier"}
 SHORTFALL_TESTS = {
     kernel.SHORT_TRADES: "min_trades",
     kernel.SHORT_VOLUME: "min_volume",
@@ -82,10 +81,6 @@ class WindowStatistics:
     top_share: np.ndarray
     shortfall: np.ndarray
     flags: np.ndarray | None
-
-    @property
-    def sufficient(self) -> np.ndarray:
-        return self.shortfall == 0
 
 
 def failed_tests(shortfall: int) -> list[str]:

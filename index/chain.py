@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bcpi.errors import InvalidInput
+from core.errors import InvalidInput
 from index.kernels import chain as kernel
 
 WEIGHT_TOLERANCE = 1e-9

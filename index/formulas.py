@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from index.errors import FormulaInputError
+from core.errors import InvalidInput
 from index.kernels import formulas as kernels
 
 FORMULAS = ("laspeyres", "paasche", "fisher", "tornqvist", "walsh", "jevons", "dutot", "carli")
@@ -75,9 +75,9 @@ def geks(
     splice = _choice("splice", splice, SPLICES)
     periods, prices, quantities = _dense(data)
     if isinstance(window, bool) or not isinstance(window, int | np.integer):
-        raise FormulaInputError("window", f"must be an integer, got {window!r}")
+        raise InvalidInput("window", f"must be an integer, got {window!r}")
     if not 2 <= window <= len(periods):
-        raise FormulaInputError(
+        raise InvalidInput(
             "window", f"must be between 2 and the number of periods ({len(periods)}), got {window}"
         )
     pairs = kernels.pairwise(prices, quantities, _FORMULA_CODES[code], window)
@@ -86,22 +86,22 @@ def geks(
 
 def _choice(field: str, value, valid: tuple[str, ...]) -> str:
     if value not in valid:
-        raise FormulaInputError(field, f"unknown {field} {value!r}; valid: {', '.join(valid)}")
+        raise InvalidInput(field, f"unknown {field} {value!r}; valid: {', '.join(valid)}")
     return value
 
 
 def _dense(data: pl.DataFrame) -> tuple[pl.Series, np.ndarray, np.ndarray]:
     """Checked data as (sorted periods, prices[t, i], quantities[t, i]), NaN where absent."""
     if not isinstance(data, pl.DataFrame):
-        raise FormulaInputError("data", f"must be a polars DataFrame, got {type(data).__name__}")
+        raise InvalidInput("data", f"must be a polars DataFrame, got {type(data).__name__}")
     for column in _COLUMNS:
         if column not in data.columns:
-            raise FormulaInputError(column, "missing column")
+            raise InvalidInput(column, "missing column")
     if data.height == 0:
-        raise FormulaInputError("data", "no rows")
+        raise InvalidInput("data", "no rows")
     for column in ("period", "item"):
         if data[column].null_count():
-            raise FormulaInputError(column, "contains nulls")
+            raise InvalidInput(column, "contains nulls")
     data = data.select(
         pl.col("period"),
         pl.col("item"),
@@ -110,7 +110,7 @@ def _dense(data: pl.DataFrame) -> tuple[pl.Series, np.ndarray, np.ndarray]:
     for column in ("price", "quantity"):
         _check_positive_finite(data, column)
     if data.select(pl.struct("period", "item").is_duplicated().any()).item():
-        raise FormulaInputError("item", "appears more than once in a period")
+        raise InvalidInput("item", "appears more than once in a period")
 
     positions = data.select(
         (pl.col("period").rank("dense") - 1).alias("t"),
@@ -127,7 +127,7 @@ def _dense(data: pl.DataFrame) -> tuple[pl.Series, np.ndarray, np.ndarray]:
 
 def _as_float(data: pl.DataFrame, column: str) -> pl.Expr:
     if not data[column].dtype.is_numeric():
-        raise FormulaInputError(column, f"must be numeric, got {data[column].dtype}")
+        raise InvalidInput(column, f"must be numeric, got {data[column].dtype}")
     return pl.col(column).cast(pl.Float64)
 
 
@@ -136,7 +136,7 @@ def _check_positive_finite(data: pl.DataFrame, column: str) -> None:
     bad = data.filter(value.is_null() | ~value.is_finite() | (value <= 0))
     if bad.height:
         first = bad.row(0, named=True)
-        raise FormulaInputError(
+        raise InvalidInput(
             column,
             f"must be positive and finite; {bad.height} row(s) are not, first at "
             f"period {first['period']!r}, item {first['item']!r}: {first[column]!r}",
@@ -149,9 +149,7 @@ def _base_position(periods: pl.Series, base_period) -> int:
     try:
         return periods.to_list().index(base_period)
     except ValueError:
-        raise FormulaInputError(
-            "base_period", f"{base_period!r} is not a period in the data"
-        ) from None
+        raise InvalidInput("base_period", f"{base_period!r} is not a period in the data") from None
 
 
 def _result(periods: pl.Series, values: np.ndarray) -> pl.DataFrame:

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.methodology import Methodology
 from index.kernels.assessment import BELOW_MIN_LOT, OUTLIER, USED
+from index.levels import IndexPlan, IndexResult
 
 
 @dataclass(frozen=True)
@@ -112,3 +114,71 @@ def assessment_rationale(
 
 def _pair(own: WindowTrades, basis: WindowTrades) -> str:
     return hashlib.sha256((own.digest() + basis.digest()).encode()).hexdigest()
+
+
+def _last_priced_rows(prices: np.ndarray) -> np.ndarray:
+    """For each (t, c): the last row ≤ t where column c has a price (-1 if none)."""
+    rows = np.where(np.isfinite(prices), np.arange(prices.shape[0])[:, None], -1)
+    return np.maximum.accumulate(rows, axis=0)
+
+
+def index_rationale(
+    plan: IndexPlan,
+    result: IndexResult,
+    position: int,
+    history,
+    reference,
+    methodology: Methodology,
+) -> dict:
+    """``value = reference_value × Σ weight × level / reference_level`` over the constituents.
+
+    Every level is a commodity index level (price / base-date price × base value);
+    ``level_date`` is the date of the assessment behind it (earlier than the value's date
+    when a suspended constituent carries its last level).
+    """
+    t = int(result.rows[position])
+    members = list(plan.members)
+    priced = _last_priced_rows(history.prices[:, members])
+    base = result.base_prices
+    if result.chained is None:
+        reference_row, constant, weights = t, plan.base_value, np.ones(1)
+        reference_date = plan.base_date
+        levels = history.prices[priced[t, 0], members] / base * plan.base_value
+        reference_levels = np.array([plan.base_value])
+        weights_from = plan.base_date
+        formula = "commodity_index"
+    else:
+        chained = result.chained
+        p = int(chained.period_of_row[position])
+        reference_position = int(chained.reference_rows[position])
+        reference_row = int(result.rows[reference_position])
+        reference_date = history.days[reference_row].item()
+        constant = float(chained.constants[p])
+        weights = chained.weights[p]
+        levels = chained.levels[position]
+        reference_levels = chained.levels[reference_position]
+        weights_from = chained.weights_from[p]
+        formula = "chain_linked_laspeyres"
+    constituents = []
+    for i, column in enumerate(members):
+        source = int(priced[t, i])
+        constituents.append(
+            {
+                "code": reference.codes[column],
+                "weight": float(weights[i]),
+                "level": float(levels[i]),
+                "reference_level": float(reference_levels[i]),
+                "fallback": history.fallback[t, column] or "missing",
+                "level_date": history.days[source].item().isoformat(),
+            }
+        )
+    del reference_row
+    return {
+        "formula": formula,
+        "methodology_version": methodology.version,
+        "reference_date": reference_date.isoformat(),
+        "reference_value": constant,
+        "normalising_constant": constant,
+        "weights_effective_from": weights_from.isoformat(),
+        "constituents": constituents,
+    }

@@ -13,15 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bcpi.errors import BcpiError
+from core.errors import InfeasibleWeights
 
 RELATIVE_TOLERANCE = 1e-12
-
-
-class InfeasibleWeights(BcpiError):
-    """The weight bounds cannot all hold at once."""
-
-    status_code = 422
 
 
 def target_weights(

@@ -1,1 +1,2 @@
-"""Exchange trade feeds: reading, validation, normalisation to benchmark specs, storage."""
+"""Layer 3: exchange trade feeds in: reading, validation, normalisation to benchmark specs,
+the push and file services, idempotent storage. No HTTP types."""

@@ -97,10 +97,6 @@ def archive_file(root: Path, exchange_code: str, source: Path, suffix: str) -> A
     return Archived(digest.hexdigest(), relative.as_posix(), size)
 
 
-def archived_path(root: Path, relative: str) -> Path:
-    return Path(root) / relative
-
-
 def remove_partial_files(root: Path, older_than: dt.timedelta) -> list[Path]:
     """Delete the partial files (``.incoming-*``) a killed process left, once older than
     ``older_than`` (a write in progress keeps its file's modification time fresh). No batch

@@ -18,14 +18,15 @@ import polars as pl
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bcpi.catalogue import Catalogue
-from bcpi.errors import IngestError
-from ingest.fields import QUALITY_FIELDS, HoldReason, TradeStatus
+from core.calendar import Calendar
+from core.catalogue import Catalogue
+from core.errors import IngestError
+from core.fields import QUALITY_FIELDS, HoldReason, TradeStatus
 from ingest.marks import mark_published_days
 from ingest.rules import FeedRules, FxTable, feed_rules
 from ingest.validate import joined_frame
 from store import models
-from store.models_feeds import FxRate
+from store.models import FxRate
 
 FX_COLUMNS = ("date", "currency", "cny_per_unit")
 
@@ -93,7 +94,7 @@ def load_fx(
     catalogue: Catalogue,
     path: Path,
     *,
-    zone: str,
+    calendar: Calendar,
     now: dt.datetime | None = None,
 ) -> FxLoadResult:
     now = now or dt.datetime.now(dt.UTC)
@@ -129,7 +130,7 @@ def load_fx(
         )
     session.add_all(new)
     session.flush()
-    released = release_held_trades(session, feed_rules(session, catalogue, zone), now=now)
+    released = release_held_trades(session, feed_rules(session, catalogue, calendar), now=now)
     return FxLoadResult(len(new), unchanged, released)
 
 
@@ -186,7 +187,7 @@ def release_held_trades(session: Session, rules: FeedRules, *, now: dt.datetime)
         .select(
             "id",
             "commodity_id",
-            "trading_date",
+            "window_day",
             "price_n",
             "adjustments",
             (
@@ -207,7 +208,7 @@ def release_held_trades(session: Session, rules: FeedRules, *, now: dt.datetime)
     released = done.filter(~pl.col("out_of_band"))
     mark_published_days(
         session,
-        {(c, d, "late_trade") for c, d in released.select("commodity_id", "trading_date").rows()},
+        {(c, d, "late_trade") for c, d in released.select("commodity_id", "window_day").rows()},
         now=now,
     )
     return released.height

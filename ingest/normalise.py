@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ingest.fields import QUALITY_FIELDS, HoldReason, TradeStatus
+from core.fields import QUALITY_FIELDS, HoldReason, TradeStatus
 from ingest.rules import FeedRules, FxTable
 
 
@@ -50,7 +50,10 @@ def rule_columns(rules: FeedRules, present: set[str]) -> list[pl.Expr]:
         rules.units.at(pl.col("unit")).alias("unit_factor"),
         rules.wet.at(pl.col("unit")).alias("wet"),
         rules.currencies.at(pl.col("currency")).alias("currency_ok"),
-        pl.col("traded_at").dt.convert_time_zone(rules.zone).dt.date().alias("trading_date"),
+        rules.calendar.local_date_expr(pl.col("traded_at")).alias("trade_date"),
+        rules.calendar.window_day_expr(pl.col("traded_at"), rules.scalar("cutoff")).alias(
+            "window_day"
+        ),
     ]
     for attribute, (premiums, configured) in rules.differentials.items():
         if attribute not in present:
@@ -66,7 +69,7 @@ def normalised_columns(rules: FeedRules, fx: FxTable, present: set[str]) -> list
     """Stages of expressions (each stage may use the previous ones' columns) adding
     ``fx_rate``, ``price_n``, ``quantity_n``, ``held``, ``attributes`` and ``adjustments``."""
     converted = pl.col("currency") != pl.col("spec_currency")
-    day = pl.col("trading_date")
+    day = pl.col("trade_date")
     fx_rate = (
         pl.when(~converted)
         .then(pl.lit(1.0))
@@ -143,14 +146,16 @@ def normalised_columns(rules: FeedRules, fx: FxTable, present: set[str]) -> list
 
 
 def stored_frame(valid: pl.LazyFrame) -> pl.LazyFrame:
-    """The columns a trade is stored with (``row``, ``trading_date`` kept for reporting)."""
+    """The columns a trade is stored with (``row``, ``trade_date`` and ``window_day`` kept
+    for reporting)."""
     return valid.select(
         "row",
         "action",
         "trade_id",
         "commodity_id",
         "traded_at",
-        "trading_date",
+        "trade_date",
+        "window_day",
         pl.col("price").alias("price_raw"),
         pl.col("quantity").alias("quantity_raw"),
         pl.col("currency").alias("currency_raw"),

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import polars as pl
 
-from bcpi.errors import IngestError, PayloadTooLarge, UnsupportedMediaType
-from ingest.fields import ALL_FIELDS, EXCHANGE_FIELD
+from core.errors import IngestError, PayloadTooLarge, UnsupportedMediaType
+from core.fields import ALL_FIELDS, EXCHANGE_FIELD
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 MEDIA_TYPES = {

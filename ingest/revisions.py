@@ -14,16 +14,20 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingest.fields import Reason, TradeStatus
+from core.errors import UnknownTrade
+from core.fields import Reason, TradeStatus
 from ingest.results import Rejection
 from store import models
-from store.models_feeds import TradeRevision
+from store.models import TradeRevision
+
+if TYPE_CHECKING:
+    from ingest.rules import FeedRules
 
 CHUNK = 500
 
@@ -112,19 +116,15 @@ def apply_revisions(
     exchange_id: int,
     batch_id: int,
     revisions: pl.DataFrame,
-    zone: str,
+    rules: FeedRules,
     now: dt.datetime,
 ) -> RevisionOutcome:
     outcome = RevisionOutcome()
     if revisions.is_empty():
         return outcome
-    tz = ZoneInfo(zone)
     ids = revisions["trade_id"].unique().to_list()
     trades = _stored_trades(session, exchange_id, ids)
     seen = _applied(session, exchange_id, ids)
-
-    def day(instant: dt.datetime) -> dt.date:
-        return instant.astimezone(tz).date()
 
     for row in revisions.iter_rows(named=True):
         digest = content_hash(row)
@@ -174,7 +174,8 @@ def apply_revisions(
         )
         seen.add((trade_id, digest))
         if was_active:
-            outcome.marks.add((trade.commodity_id, day(trade.traded_at), row["action"]))
+            marked = rules.window_day(trade.commodity_id, trade.traded_at)
+            outcome.marks.add((trade.commodity_id, marked, row["action"]))
         trade.revision += 1
         if row["action"] == "cancel":
             trade.status = TradeStatus.CANCELLED.value
@@ -193,6 +194,26 @@ def apply_revisions(
         if trade.status == TradeStatus.HELD.value:
             outcome.held += 1
         else:
-            outcome.marks.add((trade.commodity_id, day(trade.traded_at), "amend"))
+            marked = rules.window_day(trade.commodity_id, trade.traded_at)
+            outcome.marks.add((trade.commodity_id, marked, "amend"))
     session.flush()
     return outcome
+
+
+def stored_trade(
+    session: Session, exchange_id: int, trade_id: str
+) -> tuple[models.Trade, str, list[TradeRevision]]:
+    """The exchange's trade ``trade_id``, its commodity's code and its revisions, oldest
+    first; :class:`UnknownTrade` when the exchange has no such trade."""
+    found = session.execute(
+        select(models.Trade, models.Commodity.code)
+        .join(models.Commodity, models.Commodity.id == models.Trade.commodity_id)
+        .where(models.Trade.exchange_id == exchange_id, models.Trade.trade_id == trade_id)
+    ).first()
+    if found is None:
+        raise UnknownTrade(trade_id)
+    trade, code = found
+    revisions = session.scalars(
+        select(TradeRevision).where(TradeRevision.trade_pk == trade.id).order_by(TradeRevision.id)
+    ).all()
+    return trade, code, list(revisions)

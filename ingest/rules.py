@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bcpi.catalogue import Catalogue, Commodity
-from ingest.fields import NUMERIC_QUALITY_FIELDS, QUALITY_FIELDS
+from core.calendar import Calendar
+from core.catalogue import Catalogue, Commodity
+from core.fields import NUMERIC_QUALITY_FIELDS, QUALITY_FIELDS
 from store import models
 
 COMMODITY_INDEX = "commodity_index"
@@ -59,7 +59,7 @@ class PairTable:
 
 @dataclass(frozen=True)
 class FeedRules:
-    zone: str
+    calendar: Calendar
     codes: tuple[str, ...]
     commodity_ids: tuple[int | None, ...]
     scalars: dict[str, tuple[tuple, pl.DataType]]
@@ -74,6 +74,15 @@ class FeedRules:
     @property
     def ids(self) -> dict[str, int]:
         return {c: i for c, i in zip(self.codes, self.commodity_ids, strict=True) if i is not None}
+
+    def window_day(self, commodity_id: int, instant: dt.datetime) -> dt.date:
+        """The publication day whose assessment window (of the commodity) holds ``instant``."""
+        codes = {i: c for c, i in self.ids.items()}
+        return self.calendar.window_day(instant, codes.get(commodity_id))
+
+    def window(self, commodity_id: int, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+        codes = {i: c for c, i in self.ids.items()}
+        return self.calendar.window(day, codes.get(commodity_id))
 
     def commodity_index(self) -> pl.Expr:
         return position(pl.col("commodity"), self.codes).alias(COMMODITY_INDEX)
@@ -108,7 +117,7 @@ def differential_key(attribute: str, value: object) -> object:
     return float(value) if attribute in NUMERIC_QUALITY_FIELDS else str(value)
 
 
-def build_rules(catalogue: Catalogue, ids: dict[str, int], zone: str) -> FeedRules:
+def build_rules(catalogue: Catalogue, ids: dict[str, int], calendar: Calendar) -> FeedRules:
     cs = catalogue.commodities
     unit_names = sorted({c.unit for c in cs} | {u for c in cs for u in c.normalisation.units})
     currency_names = sorted(
@@ -125,9 +134,10 @@ def build_rules(catalogue: Catalogue, ids: dict[str, int], zone: str) -> FeedRul
         "band_high": (tuple(c.price_band[1] for c in cs), pl.Float64()),
         "allow_negative": (tuple(c.normalisation.allow_negative_prices for c in cs), pl.Boolean()),
         "listed_on": (tuple(c.listed_on for c in cs), pl.Date()),
+        "cutoff": (tuple(calendar.cutoff_time(c.code) for c in cs), pl.Time()),
     }
     rules = FeedRules(
-        zone=zone,
+        calendar=calendar,
         codes=tuple(c.code for c in cs),
         commodity_ids=tuple(ids.get(c.code) for c in cs),
         scalars=scalars,
@@ -185,9 +195,9 @@ def build_rules(catalogue: Catalogue, ids: dict[str, int], zone: str) -> FeedRul
     return rules
 
 
-def feed_rules(session: Session, catalogue: Catalogue, zone: str) -> FeedRules:
+def feed_rules(session: Session, catalogue: Catalogue, calendar: Calendar) -> FeedRules:
     ids = dict(session.execute(select(models.Commodity.code, models.Commodity.id)).all())
-    return build_rules(catalogue, ids, zone)
+    return build_rules(catalogue, ids, calendar)
 
 
 @dataclass(frozen=True)
@@ -229,11 +239,3 @@ class FxTable:
             .then(pl.lit(1.0))
             .otherwise(lookup(self.rates, pl.Float64(), index))
         )
-
-
-def day_bounds(day: dt.date, zone: str) -> tuple[dt.datetime, dt.datetime]:
-    """The UTC instants that open and close a trading day in ``zone``."""
-    tz = ZoneInfo(zone)
-    start = dt.datetime.combine(day, dt.time(), tz)
-    stop = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz)
-    return start.astimezone(dt.UTC), stop.astimezone(dt.UTC)

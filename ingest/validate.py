@@ -13,7 +13,7 @@ import datetime as dt
 
 import polars as pl
 
-from ingest.fields import (
+from core.fields import (
     ACTIONS,
     ALL_FIELDS,
     MAX_QUANTITY,
@@ -389,7 +389,7 @@ def _checks(
         (
             "traded_at",
             Reason.BEFORE_LISTING,
-            pl.col("trading_date") < pl.col("listed_on"),
+            pl.col("trade_date") < pl.col("listed_on"),
             "traded_at is before the commodity's listing date",
             False,
         ),

@@ -1,1 +1,2 @@
-"""Scheduled jobs: the daily fixing (and, later, intraday updates and restatement sweeps)."""
+"""Layer 6: the scheduler process: leader election, the exactly-once fence per slot, and
+thin jobs that call the publication services."""

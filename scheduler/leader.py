@@ -20,15 +20,14 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from store.migrate import LOCK_CLASS
+
 log = logging.getLogger("bcpi.scheduler.leader")
 
-LOCK_CLASS = 0x62637069  # "bcpi"
 LOCK_SCHEDULER = 1
 
 
@@ -208,31 +207,3 @@ def leadership_for(
             return ProcessLock()
         return FileLock(Path(url.database + ".scheduler-lock"), holder=holder)
     raise ValueError(f"no leader election for {url.get_backend_name()}")
-
-
-LOCK_MIGRATION = 2
-
-
-@contextmanager
-def migration_lock(database_url: str, leader_url: str | None = None) -> Iterator[None]:
-    """Hold while migrating, so replicas that start together migrate one at a time."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "postgresql":
-        import psycopg
-
-        conninfo = make_url(leader_url or database_url).set(drivername="postgresql")
-        with psycopg.connect(conninfo.render_as_string(hide_password=False), autocommit=True) as c:
-            c.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, LOCK_MIGRATION))
-            yield
-        return
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        path = Path(url.database + ".migrate-lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-        return
-    yield

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy import Engine
 
-from bcpi.calendar import TradingCalendar, calendar_from_settings
-from bcpi.errors import BcpiError
-from bcpi.settings import Settings
+from core.calendar import Calendar
+from core.errors import BcpiError
+from core.settings import Settings
+from publication.schedule import Slots
 from scheduler.jobs import JOBS, Job, JobContext
 from scheduler.runs import (
     DatabaseUnavailable,
@@ -25,7 +26,6 @@ from scheduler.runs import (
     pending,
     run_slot,
 )
-from scheduler.triggers import SlotTrigger
 from store.db import session_scope
 
 log = logging.getLogger("bcpi.scheduler")
@@ -57,14 +57,14 @@ class Runner:
         *,
         holder: str,
         jobs: Iterable[Job] | None = None,
-        calendar: TradingCalendar | None = None,
+        calendar: Calendar | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.engine, self.settings, self.holder, self.clock = engine, settings, holder, clock
-        self.calendar = calendar or calendar_from_settings(settings)
+        self.calendar = calendar or Calendar.from_settings(settings)
         self.jobs = tuple(jobs if jobs is not None else configured_jobs(settings))
-        self.triggers: dict[str, SlotTrigger] = {
-            job.name: job.trigger(settings, self.calendar) for job in self.jobs
+        self.schedules: dict[str, Slots] = {
+            job.name: job.event.slots(settings, self.calendar) for job in self.jobs
         }
         self._retry_ceiling = dt.timedelta(seconds=settings.job_retry_max_seconds)
 
@@ -82,13 +82,14 @@ class Runner:
                 for order, job in enumerate(self.jobs):
                     if wanted is not None and job.name not in wanted:
                         continue
-                    slots = self.triggers[job.name].slots(now - job.horizon(self.settings), now)
+                    horizon = job.event.horizon(self.settings)
+                    slots = self.schedules[job.name].slots(now - horizon, now)
                     due = pending(
                         session,
                         job.name,
                         slots,
                         now,
-                        retry=job.retry,
+                        retry=job.event.retry,
                         retry_ceiling=self._retry_ceiling,
                     )
                     todo.extend((slot, order, job) for slot in due)

@@ -31,11 +31,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from store.db import session_scope
-from store.models_ops import JobRun
+from store.models import FAILED, RUNNING, SUCCEEDED, JobRun
 
 log = logging.getLogger("bcpi.scheduler")
 
-RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
 RETRY_BASE = dt.timedelta(seconds=5)
 ERROR_LIMIT = 4000
 

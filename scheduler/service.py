@@ -26,13 +26,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bcpi.settings import Settings
+from core.settings import Settings
 from scheduler.jobs import Job
 from scheduler.leader import Leadership, leadership_for
 from scheduler.runner import Runner, utcnow
 from scheduler.runs import DatabaseUnavailable
+from scheduler.triggers import SlotTrigger
 from store.db import session_scope
-from store.models_ops import SchedulerInstance
+from store.models import SchedulerInstance
 
 log = logging.getLogger("bcpi.scheduler")
 
@@ -85,14 +86,14 @@ class SchedulerService:
         )
         self._retry_at = 0.0
         self.apscheduler = BackgroundScheduler(
-            timezone=settings.zone,
+            timezone=self.runner.calendar.zone,
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         for job in self.runner.jobs:
             self.apscheduler.add_job(
                 self._fire,
-                trigger=self.runner.triggers[job.name],
+                trigger=SlotTrigger(self.runner.schedules[job.name]),
                 args=([job.name],),
                 id=job.name,
                 name=job.name,
@@ -259,14 +260,17 @@ class SchedulerService:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         self.start()
+        calendar = self.runner.calendar
         log.info(
-            "scheduler %s running jobs %s; fixing at %s %s",
+            "scheduler %s running jobs %s; fixing at %s %s (methodology %s)",
             self.holder,
             ", ".join(job.name for job in self.runner.jobs),
-            self.settings.fixing_time,
-            self.settings.timezone,
+            calendar.fixing_time,
+            calendar.zone.key,
+            calendar.methodology.version,
             extra={"holder": self.holder},
         )
+        calendar.status(calendar.today())  # logs a provisional year from 1 November before
         status = 0
         while not stop.wait(self.settings.heartbeat_seconds):
             broken = self.healthy()

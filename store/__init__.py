@@ -1,1 +1,2 @@
-"""Persistence: typed SQLAlchemy models, engine and session set-up, Alembic migrations."""
+"""Layer 2: typed models, engines and sessions, migrations, and the repositories other
+layers write through (reference data, idempotent inserts, the audit ledger)."""

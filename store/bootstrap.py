@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from bcpi.catalogue import Catalogue
+from core.catalogue import Catalogue
 from store.db import session_scope
 from store.migrate import upgrade
 from store.reference import sync_catalogue

@@ -1,5 +1,11 @@
-"""Engine and session factory. SQLite gets WAL, synchronous=FULL, a busy timeout and
-``BEGIN IMMEDIATE`` write transactions; PostgreSQL is used as it comes."""
+"""Engines and session factories.
+
+SQLite gets WAL, synchronous=FULL, a busy timeout and ``BEGIN IMMEDIATE`` write
+transactions; PostgreSQL is used as it comes. Reads that must not hold SQLite's write lock
+(a long export) go through the read engine, whose transactions begin ``DEFERRED``: under
+WAL they see one snapshot and block no writer. On PostgreSQL the read engine is the
+service engine.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +49,27 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
 @functools.cache
 def engine_for(url: str, busy_timeout_ms: int = 30_000) -> Engine:
     return make_engine(url, busy_timeout_ms=busy_timeout_ms)
+
+
+@functools.cache
+def read_engine_for(url: str, busy_timeout_ms: int = 30_000) -> Engine:
+    if make_url(url).get_backend_name() != "sqlite":
+        return engine_for(url, busy_timeout_ms)
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN DEFERRED")
+
+    return engine
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

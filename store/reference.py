@@ -10,8 +10,8 @@ from typing import Literal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bcpi.catalogue import Catalogue
-from bcpi.errors import BcpiError, UnknownExchange
+from core.catalogue import Catalogue
+from core.errors import BcpiError, UnknownExchange
 from store import models
 from store.reference_guard import check_catalogue
 
@@ -22,7 +22,7 @@ KEY_PREFIX = "bcpi_"
 def sync_catalogue(session: Session, catalogue: Catalogue) -> None:
     """Insert or update commodities, index definitions and base-date weights. Idempotent.
 
-    Refuses (:class:`~bcpi.errors.ReferenceDataConflict`, before writing anything) a change
+    Refuses (:class:`~core.errors.ReferenceDataConflict`, before writing anything) a change
     to reference data that published values rest on; see :mod:`store.reference_guard`.
     """
     check_catalogue(session, catalogue)

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from bcpi.catalogue import Catalogue, IndexDefinition
-from bcpi.errors import ReferenceDataConflict
+from core.catalogue import Catalogue, IndexDefinition
+from core.errors import ReferenceDataConflict
 from store import models
 
 COMMODITY_FIELDS = ("unit", "currency")

@@ -1,6 +1,10 @@
 """A small published history for the audit tests: the demo's feed files, then HTTP pushes
 (late trades, a re-sent batch, a cancel, an amend, a trade held for its FX rate), an FX
-load, a recomputation, a restatement sweep and an intraday run."""
+load, a recomputation, a restatement sweep and an intraday run.
+
+Every date is a publication day of 2 to 14 January 2025, which holds no mainland public
+holiday (1 January is one, the Spring Festival begins on 28 January): the calendar in force
+and the demo's weekdays agree on each of them."""
 
 from __future__ import annotations
 
@@ -10,13 +14,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from bcpi.catalogue import Catalogue
-from bcpi.demo import run_pipeline
-from bcpi.settings import Settings
-from index.intraday import publish_provisional
-from index.restatement import sweep
-from index.service import compute
+from cli.demo import run_pipeline
+from core.catalogue import Catalogue
+from core.settings import Settings
 from ingest.fx import load_fx
+from publication.fixing import compute, default_calendar
+from publication.intraday import publish_provisional
+from publication.restatement import sweep
 from store.db import session_scope
 from tests.feeds_support import client_for, exchange_key, push, trade
 
@@ -44,7 +48,10 @@ def build_history(
 ) -> History:
     monkeypatch.chdir(tmp_path)  # the demo archives under ./var/archive
     archive = tmp_path / "var" / "archive"
-    run_pipeline(engine, catalogue, tmp_path / "feeds", days=DAYS, start=START)
+    calendar = default_calendar()
+    assert len(calendar.publication_days(START, LAST)) == DAYS
+    assert calendar.next_publication_day(LAST) == INTRADAY_DAY
+    run_pipeline(engine, catalogue, tmp_path / "feeds", days=DAYS, start=START, calendar=calendar)
 
     with client_for(database_url, archive) as client:
         key = exchange_key(engine, "HTTPX")
@@ -89,7 +96,7 @@ def build_history(
     fx = tmp_path / "fx.csv"
     fx.write_text(f"date,currency,cny_per_unit\n{HELD_DAY},USD,7.2\n")
     with session_scope(engine) as session:
-        assert load_fx(session, catalogue, fx, zone="Asia/Shanghai").released == 1
+        assert load_fx(session, catalogue, fx, calendar=calendar).released == 1
 
     now = dt.datetime.now(dt.UTC)
     with session_scope(engine) as session:

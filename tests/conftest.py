@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from bcpi.catalogue import Catalogue, load_catalogue
-from bcpi.settings import Settings
+from core.catalogue import Catalogue, load_catalogue
+from core.settings import Settings
 from store.bootstrap import prepare_database
 from store.db import make_engine
 from store.migrate import upgrade

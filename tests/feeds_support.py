@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from bcpi.settings import Settings
-from ingest.synthetic import COLUMNS as FEED_COLUMNS
+from cli.synthetic import COLUMNS as FEED_COLUMNS
+from core.settings import Settings
 from store import models
 from store.db import session_scope
-from store.models_feeds import TradeRevision
+from store.models import TradeRevision
 from store.reference import add_exchange, create_key
 
 COLUMNS = (*FEED_COLUMNS, "action")

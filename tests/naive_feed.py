@@ -28,6 +28,12 @@ stated here:
   penalties − differentials``; a currency without a rate that day is held.
 - Among rows that pass, a later ``new`` row with an earlier ``trade_id`` is
   ``duplicate_in_batch``.
+- Dates (METHODOLOGY.md, "Publication calendar"): a trade's ``trade_date`` is the Beijing
+  calendar date of its stamp; its ``window_day`` is the first publication day on or after
+  that date, or after the next day when the stamp is later than the cut-off (15:00): the
+  window of a publication day runs from the previous one's cut-off (exclusive) to its own
+  (inclusive). The publication days are handed in (the tests take the Shanghai exchange's
+  sessions from ``exchange_calendars``); past them the window day is not known here.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ import datetime as dt
 import json
 import math
 import re
+from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -204,6 +212,8 @@ class Checked:
     price_n: float | None = None
     quantity_n: float | None = None
     held: bool | None = None
+    trade_date: dt.date | None = None
+    window_day: dt.date | None = None  # None also where the handed-in days do not reach
 
     @property
     def codes(self) -> set[str]:
@@ -225,8 +235,13 @@ def check_rows(
     tolerance: dt.timedelta,
     zone: str,
     present: set[str],
+    publication_days: tuple[dt.date, Sequence[dt.date]] | None = None,
+    cutoff: dt.time = dt.time(15),
 ) -> list[Checked]:
-    """Every row with all its failing checks, its parsed values and its normalised ones."""
+    """Every row with all its failing checks, its parsed values and its normalised ones.
+
+    ``publication_days``: ``(since, days)``, every publication day from ``since`` on as far
+    as ``days`` (sorted) go; they give the window days of the trades they reach."""
     commodities = {c.code: c for c in catalogue.commodities}
     out = []
     for number, row in enumerate(rows, start=1):
@@ -257,6 +272,8 @@ def check_rows(
             fail(("action", "unsupported_action"))
         if cancel:
             continue
+        checked.trade_date = _trading_day(parsed["traded_at"], zone)
+        checked.window_day = _window_day(parsed["traded_at"], zone, publication_days, cutoff)
         for name in NUMBERS:
             if parsed[name] is not None and not math.isfinite(parsed[name]):
                 fail((name, "not_finite"))
@@ -358,6 +375,27 @@ def _is_number(value: float | None) -> bool:
 
 def _trading_day(instant: dt.datetime | None, zone: str) -> dt.date | None:
     return instant.astimezone(ZoneInfo(zone)).date() if instant is not None else None
+
+
+def _window_day(
+    instant: dt.datetime | None,
+    zone: str,
+    known: tuple[dt.date, Sequence[dt.date]] | None,
+    cutoff: dt.time,
+) -> dt.date | None:
+    if instant is None or known is None:
+        return None
+    since, days = known
+    local = instant.astimezone(ZoneInfo(zone))
+    if local.date() == dt.date.max:
+        return None
+    candidate = local.date()
+    if local.time() > cutoff:
+        candidate += dt.timedelta(days=1)
+    if candidate < since:
+        return None  # before the days handed in: which day comes next is not known here
+    at = bisect_left(days, candidate)
+    return days[at] if at < len(days) else None
 
 
 def _dates(checked: Checked, c, parsed: dict, now, tolerance, zone: str) -> None:

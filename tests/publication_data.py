@@ -12,8 +12,8 @@ import math
 
 from sqlalchemy import select
 
-from index.methodology import METHODOLOGY_VERSION
-from index.publish import publish_vintages
+from core.methodology import in_force
+from publication.vintage import publish_vintages
 from store import models
 from store.db import session_scope
 
@@ -68,7 +68,7 @@ def publish_index(engine, code: str, values: dict[dt.date, float], *, now, statu
             "index_id",
             rows,
             now=now,
-            methodology_version=METHODOLOGY_VERSION,
+            methodology_version=in_force().version,
             status=status,
         )
 
@@ -93,7 +93,7 @@ def publish_assessments(engine, code: str, points: list[dict], *, now, status="f
             "commodity_id",
             rows,
             now=now,
-            methodology_version=METHODOLOGY_VERSION,
+            methodology_version=in_force().version,
             status=status,
         )
 
@@ -158,7 +158,7 @@ def seed_intraday(engine, code: str, rows: int, per_day: int = 4000) -> int:
     finally:
         raw.close()
     with session_scope(engine) as session:
-        from index.publish import bump_publication_version
+        from publication.vintage import bump_publication_version
 
         bump_publication_version(session, dt.datetime.now(dt.UTC))
     return key

@@ -20,10 +20,11 @@ import polars as pl
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, func, select
 from sqlalchemy.orm import Session
 
-from bcpi.settings import Settings
-from ingest.synthetic import EXCHANGES, MARKETS
-from scheduler.jobs import Job, JobContext, intraday_trigger
-from store.types import UTCDateTime
+from cli.synthetic import EXCHANGES, MARKETS
+from core.settings import Settings
+from publication.schedule import Event, intraday_slots
+from scheduler.jobs import Job, JobContext
+from store.models import UTCDateTime
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
@@ -81,7 +82,7 @@ def write_trades(directory: Path, days: list[dt.date], *, per_exchange: int = 3)
 
 
 def ingest_days(engine: Engine, catalogue, directory: Path, days: list[dt.date]) -> None:
-    from ingest.service import ingest_file
+    from ingest.files import ingest_file
     from store.db import session_scope
     from store.reference import ensure_exchange
 
@@ -110,7 +111,7 @@ def witness_body(session: Session, ctx: JobContext) -> dict:
 
 def witness_job(horizon: dt.timedelta = dt.timedelta(minutes=5)) -> Job:
     """Runs on the intraday slots; appends one witness row per run."""
-    return Job("witness", witness_body, intraday_trigger, lambda s: horizon, retry=True)
+    return Job(Event("witness", intraday_slots, lambda s: horizon, retry=True), witness_body)
 
 
 def witness_rows(engine: Engine) -> list[tuple[dt.datetime, int]]:
@@ -122,7 +123,7 @@ def witness_rows(engine: Engine) -> list[tuple[dt.datetime, int]]:
 
 def main() -> int:
     """A scheduler process: ``python -m tests.scheduler_support DATABASE_URL``."""
-    from bcpi.logging import configure_logging
+    from core.logging import configure_logging
     from scheduler.jobs import JOBS
     from scheduler.service import SchedulerService
     from store.db import make_engine

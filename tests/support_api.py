@@ -16,9 +16,11 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.app import create_app
-from bcpi.catalogue import Catalogue
-from bcpi.demo import run_pipeline
-from bcpi.settings import Settings
+from cli.demo import run_pipeline
+from core.calendar import Calendar
+from core.catalogue import Catalogue
+from core.methodology import in_force
+from core.settings import Settings
 from store.db import session_scope
 from store.reference import add_exchange, create_key, revoke_key, rotate_exchange_key
 
@@ -66,8 +68,10 @@ def issue_keys(engine: Engine) -> Keys:
 
 def seed_history(engine: Engine, catalogue: Catalogue, feed_dir: Path) -> None:
     """Synthetic feeds of three exchanges over ``SEED_DAYS`` trading days, ingested and
-    computed: published assessments and index values to serve."""
-    run_pipeline(engine, catalogue, feed_dir, days=SEED_DAYS)
+    computed: published assessments and index values to serve. From the base date
+    (2025-01-02) they end on 2025-01-13, before the Spring Festival: every one is a
+    publication day of the mainland calendar."""
+    run_pipeline(engine, catalogue, feed_dir, days=SEED_DAYS, calendar=Calendar(in_force()))
 
 
 def settings_for(database_url: str, tmp_path: Path, **overrides) -> Settings:

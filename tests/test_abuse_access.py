@@ -50,6 +50,7 @@ RULES = {
     ("GET", "/metrics"): PUBLIC,
     # Published data: any valid key (and anonymous callers unless require_read_key).
     ("GET", "/v1/commodities"): READ,
+    ("GET", "/v1/calendar"): READ,
     ("GET", "/v1/indices"): READ,
     ("GET", "/v1/indices/{code}"): READ,
     ("GET", "/v1/indices/{code}/series"): READ,
@@ -82,6 +83,7 @@ SAMPLES = {
     "/readyz": "/readyz",
     "/metrics": "/metrics",
     "/v1/commodities": "/v1/commodities",
+    "/v1/calendar": "/v1/calendar?year=2025",
     "/v1/indices": "/v1/indices",
     "/v1/indices/{code}": "/v1/indices/BCPI",
     "/v1/indices/{code}/series": "/v1/indices/BCPI/series",

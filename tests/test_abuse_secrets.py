@@ -96,7 +96,7 @@ def environment(database_url, catalogue, tmp_path) -> dict:
 
 
 def test_no_key_in_logs_database_dump_or_files(environment, database_url, tmp_path, capsys):
-    # Once leaked: the access log printed ?api_key=<key> (now redacted by bcpi.logging).
+    # Once leaked: the access log printed ?api_key=<key> (now redacted by core.logging).
     env = environment
     outputs: list[str] = []  # stderr of the commands: diagnostics, never a key
 

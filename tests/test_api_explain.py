@@ -9,9 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from bcpi.settings import Settings
+from core.calendar import Calendar
+from core.settings import Settings
 from tests.test_publication_restatement import (  # noqa: F401  (the fixture)
-    JAN2,
+    HOLIDAY,
+    JAN5,
+    LATE,
     LOOSE,
     NEW,
     OLD,
@@ -43,11 +46,12 @@ def client(published):  # noqa: F811
 
 
 def test_composite_value_is_recomputed_from_its_explanation(client):
-    for day in ["2025-12-31", "2026-01-02", "2026-01-05"]:
+    for day in ["2025-12-31", "2026-01-05", "2026-01-06"]:
         _check_explanation(client, day)
     _check_trades(client)
-    answer = client.get("/v1/indices/TEST/explain", params={"date": "2024-01-02"})
-    assert answer.status_code == 404 and answer.json()["error"] == "NotPublished"
+    for day in ["2024-01-02", HOLIDAY.isoformat()]:  # 2 Jan 2026 is not a publication day
+        answer = client.get("/v1/indices/TEST/explain", params={"date": day})
+        assert answer.status_code == 404 and answer.json()["error"] == "NotPublished"
 
 
 def _check_explanation(client, day):
@@ -67,10 +71,10 @@ def _check_explanation(client, day):
 
 
 def _check_trades(client):
-    explanation = client.get("/v1/indices/TEST/explain", params={"date": "2026-01-05"}).json()
+    explanation = client.get("/v1/indices/TEST/explain", params={"date": "2026-01-06"}).json()
     cotton = next(m for m in explanation["constituents"] if m["code"] == "COTTON")
     assessment = cotton["assessment"]
-    assert assessment["date"] == "2026-01-05" and assessment["trades"] == 2
+    assert assessment["date"] == "2026-01-06" and assessment["trades"] == 2
     used = assessment["trades_used"]
     assert sorted(t["trade_id"] for t in used) == ["C3a", "C3b"]
     vwap = math.fsum(t["price"] * t["quantity"] for t in used) / math.fsum(
@@ -87,18 +91,17 @@ def test_explanation_as_of_shows_the_value_then_and_its_inputs_then(
     tmp_path,
 ):
     engine, catalogue, _, _ = published
-    late = "LATE1,COTTON,2026-01-02T11:00:00+08:00,14100,3,CNY,t"
-    _late_trade(engine, catalogue, tmp_path, late, JAN2)
-    from index.restatement import sweep
+    _late_trade(engine, catalogue, tmp_path, LATE, JAN5)  # stamped on the 2 Jan holiday
+    from publication.restatement import sweep
     from store.db import session_scope
 
     with session_scope(engine) as session:
-        sweep(session, SWEPT_AT, methodology=LOOSE)
+        sweep(session, SWEPT_AT, calendar=Calendar(LOOSE))
     before = client.get(
         "/v1/indices/TEST/explain",
-        params={"date": JAN2, "as_of": (SWEPT_AT - dt.timedelta(seconds=1)).isoformat()},
+        params={"date": JAN5, "as_of": (SWEPT_AT - dt.timedelta(seconds=1)).isoformat()},
     ).json()
-    now = client.get("/v1/indices/TEST/explain", params={"date": JAN2}).json()
+    now = client.get("/v1/indices/TEST/explain", params={"date": JAN5}).json()
     assert before["value"] == pytest.approx(OLD, rel=1e-12) and before["vintage"] == 1
     assert now["value"] == pytest.approx(NEW, rel=1e-12) and now["status"] == "restated"
     assert recompute(before) == pytest.approx(OLD, rel=1e-12)

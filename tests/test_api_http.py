@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
-from bcpi.settings import Settings
+from core.settings import Settings
 from store import models
 from store.db import session_scope
 from store.reference import hash_key
@@ -89,6 +89,7 @@ TAGGED = [
     "/v1/indices",
     "/v1/indices/BCPI",
     "/v1/commodities",
+    "/v1/calendar?year=2025",
     "/v1/indices/BCPI/series?start=2025-02-01",
     "/v1/indices/BCPI/series?format=csv",
     "/v1/indices/BCPI/latest",
@@ -212,9 +213,11 @@ MISTAKES = [
     ("/v1/formulas/fisher?commodities=NOPE", 404, "UnknownCommodity"),
     ("/v1/formulas/fisher?commodities=,", 422, "InvalidRange"),
     ("/v1/formulas/geks?commodities=COTTON,REBAR&window=1", 422, "InvalidRequest"),
-    ("/v1/formulas/geks?commodities=COTTON,REBAR&window=500", 422, "InvalidFormulaInput"),
-    ("/v1/formulas/fisher?commodities=COTTON&base=1999-01-01", 422, "InvalidFormulaInput"),
+    ("/v1/formulas/geks?commodities=COTTON,REBAR&window=500", 422, "InvalidInput"),
+    ("/v1/formulas/fisher?commodities=COTTON&base=1999-01-01", 422, "InvalidInput"),
     ("/v1/stream?limit=0", 422, "InvalidRequest"),
+    ("/v1/calendar?year=1999", 422, "InvalidRequest"),
+    ("/v1/calendar?year=next", 422, "InvalidRequest"),
     ("/v1/nothing-here", 404, "HTTPError"),
 ]
 
@@ -227,6 +230,21 @@ def test_client_mistakes_get_a_clear_4xx_never_5xx(client):
         if (answer.status_code, body.get("error")) != (status, error) or not body.get("detail"):
             wrong.append((url, answer.status_code, body))
     assert wrong == []
+
+
+def test_invalid_formula_input_names_the_field_at_fault(client):
+    for url, field in [
+        ("/v1/formulas/geks?commodities=COTTON,REBAR&window=500", "window"),
+        # The formula library's name of the base (the query parameter is ``base``).
+        ("/v1/formulas/fisher?commodities=COTTON&base=1999-01-01", "base"),
+    ]:
+        answer = client.get(url)
+        assert answer.status_code == 422, url
+        body = answer.json()
+        assert body["error"] == "InvalidInput", url
+        [problem] = body["detail"]
+        assert set(problem) == {"field", "message"} and problem["field"] == field, url
+        assert problem["message"], url
 
 
 def test_unacceptable_media_type_is_406_and_quality_values_are_honoured(client):
@@ -296,6 +314,7 @@ def test_openapi_documents_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
     for path in [
         "/v1/commodities",
+        "/v1/calendar",
         "/v1/indices",
         "/v1/indices/{code}",
         "/v1/indices/{code}/series",

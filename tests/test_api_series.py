@@ -13,7 +13,11 @@ from fastapi.testclient import TestClient
 
 from api import series as series_module
 from api.app import create_app
-from bcpi.settings import Settings
+from core.methodology import in_force
+from core.settings import Settings
+from publication.vintage import withdraw_vintages
+from store import models
+from store.db import session_scope
 from tests import naive_series as naive
 from tests.publication_data import T0, level, publish_assessments, publish_index, weekdays
 
@@ -268,3 +272,46 @@ def test_log_return_sums_to_the_log_of_the_whole_move(client):
     points = _json_points(client, "/v1/indices/BCPI/series", transform="log_return")
     total = math.fsum(p["value"] for p in points)
     assert total == pytest.approx(math.log(VALUES[DAYS[-1]] / VALUES[DAYS[0]]), rel=1e-9)
+
+
+def test_a_withdrawn_date_leaves_every_series_and_the_latest_value(client, engine):
+    """A date that is no longer a publication day gets a ``withdrawn`` vintage without a
+    value: series, periods, transforms and the latest value pass over it; what was known
+    before the withdrawal stays readable with ``as_of``, and the vintages list it."""
+    withdrawn_at = T0 + dt.timedelta(days=1)
+    # Monday 23 January 2023 (the Spring Festival) and the last day of the history.
+    gone = [dt.date(2023, 1, 23), DAYS[-1]]
+    assert set(gone) <= set(DAYS)
+    with session_scope(engine) as session:
+        count = withdraw_vintages(
+            session,
+            models.IndexValue,
+            gone,
+            now=withdrawn_at,
+            methodology_version=in_force().version,
+        )
+    assert count == len(gone)
+    kept = [{"date": d, "value": v, "status": "final"} for d, v in VALUES.items() if d not in gone]
+    url = "/v1/indices/BCPI/series"
+    points = _json_points(client, url)
+    assert [(p["date"], p["value"], p["status"]) for p in points] == [
+        (p["date"].isoformat(), p["value"], "final") for p in kept
+    ]
+    cases = [("daily", "pct_change"), ("weekly", "level"), ("monthly", "change")]
+    for frequency, transform in cases:
+        got = _json_points(client, url, frequency=frequency, transform=transform)
+        expected = _expected(frequency, transform, kept)
+        assert [p["date"] for p in got] == [d for d, _ in expected], (frequency, transform)
+        for point, (_, value) in zip(got, expected, strict=True):
+            assert point["value"] == pytest.approx(value, rel=1e-12, abs=1e-12)
+    latest = client.get("/v1/indices/BCPI/latest").json()
+    assert (latest["date"], latest["value"]) == (DAYS[-2].isoformat(), VALUES[DAYS[-2]])
+
+    before = _json_points(client, url, start=gone[0], end=gone[0], as_of=T0.isoformat())
+    assert before == [{"date": gone[0].isoformat(), "value": VALUES[gone[0]], "status": "final"}]
+    listed = client.get("/v1/indices/BCPI/vintages", params={"date": gone[0].isoformat()})
+    vintages = listed.json()["vintages"]
+    assert [(v["vintage"], v["status"], v["value"]) for v in vintages] == [
+        (1, "final", VALUES[gone[0]]),
+        (2, "withdrawn", None),
+    ]

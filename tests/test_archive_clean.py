@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import ingest.archive
-from bcpi.cli import app as cli
+from cli.main import app as cli
 from ingest.archive import archive_bytes, remove_partial_files
 
 HOUR = 3600

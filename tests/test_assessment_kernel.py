@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bcpi.errors import InvalidInput
+from cli.synthetic import generate
+from core.calendar import Calendar
+from core.errors import InvalidInput
+from core.methodology import CommodityRule, in_force
 from index.assessment import KernelParameters, assess_windows, failed_tests
 from index.kernels.assessment import BELOW_MIN_LOT, OUTLIER, OUTSIDE_WINDOWS, USED
-from index.methodology import CommodityRule, in_force
-from index.windows import MethodologyCalendar, trading_days, window_closes
-from ingest.synthetic import generate
 from tests import naive
 
 REL = 1e-12
@@ -293,14 +293,18 @@ def test_kernel_matches_reference_on_generated_feeds(tmp_path):
     feed = pl.concat([pl.read_csv(p, infer_schema=False) for p in paths])
     codes = sorted(feed["commodity"].unique())
     rules = [methodology.assessment.rule(code) for code in codes]
-    calendar = MethodologyCalendar(methodology.calendar)
-    days = trading_days(calendar, dt.date(2025, 1, 2), dt.date(2025, 1, 13))
-    closes = window_closes(
-        days,
-        dt.date(2024, 12, 31),
-        [r.cutoff for r in rules],
-        __import__("zoneinfo").ZoneInfo(methodology.calendar.timezone),
-    ).tolist()
+    calendar = Calendar(methodology)
+    # 2 to 13 January 2025: eight weekdays, none a mainland holiday (the synthetic feed
+    # trades on weekdays); the window of 2 January opens at the cut-off of 31 December,
+    # as 1 January is a holiday.
+    days = calendar.publication_days(dt.date(2025, 1, 2), dt.date(2025, 1, 13))
+    assert len(days) == 8
+    previous = calendar.previous_publication_day(days[0])
+    assert previous == dt.date(2024, 12, 31)
+    closes = [
+        [round(calendar.cutoff(day, r.code).timestamp() * 1000) for day in [previous, *days]]
+        for r in rules
+    ]
     time = [round(dt.datetime.fromisoformat(t).timestamp() * 1000) for t in feed["traded_at"]]
     trades = (
         [codes.index(c) for c in feed["commodity"]],

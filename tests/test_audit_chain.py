@@ -10,18 +10,21 @@ import sys
 
 from sqlalchemy import select, update
 
-from audit.chain import GENESIS_HASH, batch_metadata, verify_chain
-from bcpi.demo import run_pipeline
+from audit.chain import verify_chain
+from cli.demo import run_pipeline
+from publication.fixing import default_calendar
 from store import models
 from store.db import session_scope
-from store.models_audit import AuditChainHead, AuditLink
+from store.ledger import batch_metadata
+from store.models import GENESIS_HASH, AuditChainHead, AuditLink
 from tests.feeds_support import client_for, exchange_key, push, trade
 
 
 def _history(engine, database_url, catalogue, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     archive = tmp_path / "var" / "archive"
-    run_pipeline(engine, catalogue, tmp_path / "feeds", days=2)
+    # The catalogue's base date, 2 January 2025, and 3 January: publication days.
+    run_pipeline(engine, catalogue, tmp_path / "feeds", days=2, calendar=default_calendar())
     with client_for(database_url, archive) as client:
         key = exchange_key(engine, "HTTPX")
         for n in range(3):
@@ -93,7 +96,7 @@ def test_one_flipped_byte_fails_verify_and_names_the_batch(
         [
             sys.executable,
             "-c",
-            "from bcpi.cli import main; main()",
+            "from cli.main import main; main()",
             "audit",
             "verify",
             "--database-url",

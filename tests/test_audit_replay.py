@@ -11,10 +11,9 @@ import sys
 
 from sqlalchemy import select, update
 
-from api.db import read_engine_for
 from audit.replay import replay
 from store import models
-from store.db import session_scope
+from store.db import read_engine_for, session_scope
 from tests.audit_support import (
     HELD_DAY,
     INTRADAY_DAY,
@@ -104,7 +103,7 @@ def test_replay_is_bit_identical_and_sees_a_changed_value_or_archive(
         [
             sys.executable,
             "-c",
-            "from bcpi.cli import main; main()",
+            "from cli.main import main; main()",
             "audit",
             "replay",
             "--date",

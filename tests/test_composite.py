@@ -1,4 +1,8 @@
-"""Chain-linked Laspeyres composite against hand computations."""
+"""Chain-linked Laspeyres composite against hand computations.
+
+The days are the base 30 December 2025, the year-end link 31 December and the first two
+publication days of 2026, 5 and 6 January (1 and 2 January are mainland public holidays,
+not publication days under the methodology in force)."""
 
 from __future__ import annotations
 
@@ -8,26 +12,27 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from bcpi.catalogue import parse_catalogue
-from bcpi.errors import InvalidInput
+from core.calendar import Calendar
+from core.catalogue import parse_catalogue
+from core.errors import InvalidInput
+from core.methodology import AssessmentRules, in_force
 from index.chain import chain_link
-from index.methodology import AssessmentRules, in_force
-from index.service import compute
-from ingest.service import ingest_file
+from ingest.files import ingest_file
+from publication.fixing import compute
 from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
 from store.reference import ensure_exchange
 
-DAYS = np.array(["2025-12-30", "2025-12-31", "2026-01-02", "2026-01-05"], dtype="datetime64[D]")
+DAYS = np.array(["2025-12-30", "2025-12-31", "2026-01-05", "2026-01-06"], dtype="datetime64[D]")
 # Constituent levels (base 1000) and weights 0.6 / 0.4.
 A = [1000.0, 1100.0, 1210.0, 1100.0]
 B = [1000.0, 900.0, 900.0, 1080.0]
 # By hand: 30 Dec is the base (1000). 31 Dec, the last day of 2025, is the link:
 #   1000 × (0.6 × 1.1 + 0.4 × 0.9) = 1020.
-# 2 Jan: 1020 × (0.6 × 1210/1100 + 0.4 × 900/900) = 1020 × 1.06 = 1081.2
-# 5 Jan: 1020 × (0.6 × 1100/1100 + 0.4 × 1080/900) = 1020 × 1.08 = 1101.6
-# (a fixed-base Laspeyres would give 1000 × (0.6 × 1.1 + 0.4 × 1.08) = 1092 on 5 Jan).
+# 5 Jan: 1020 × (0.6 × 1210/1100 + 0.4 × 900/900) = 1020 × 1.06 = 1081.2
+# 6 Jan: 1020 × (0.6 × 1100/1100 + 0.4 × 1080/900) = 1020 × 1.08 = 1101.6
+# (a fixed-base Laspeyres would give 1000 × (0.6 × 1.1 + 0.4 × 1.08) = 1092 on 6 Jan).
 EXPECTED = [1000.0, 1020.0, 1081.2, 1101.6]
 
 
@@ -44,7 +49,7 @@ def test_gap_carries_the_constituents_last_level_and_dates_before_base_are_nan()
     chained = chain_link(days, levels, np.array([0.6, 0.4]), days[1], 1000.0)
     assert np.isnan(chained.values[0])
     np.testing.assert_allclose(chained.values[1:], EXPECTED, rtol=1e-12)
-    assert chained.levels[3, 1] == 900.0  # 2 Jan carries cotton's 31 Dec level
+    assert chained.levels[3, 1] == 900.0  # 5 Jan carries cotton's 31 Dec level
 
 
 @pytest.mark.parametrize(
@@ -138,8 +143,11 @@ def test_service_publishes_commodity_sector_and_composite_as_computed_by_hand(
     with session_scope(engine) as session:
         assert ingest_file(session, catalogue, feed, "X").accepted == 12
     with session_scope(engine) as session:
-        report = compute(session, dt.date(2025, 12, 30), dt.date(2026, 1, 5), methodology=LOOSE)
+        report = compute(
+            session, dt.date(2025, 12, 30), dt.date(2026, 1, 6), calendar=Calendar(LOOSE)
+        )
     assert report.skipped == {}
+    assert report.closed_days == [] and report.withdrawn_days == []
 
     with session_scope(engine) as session:
         values, rationales = {}, {}
@@ -153,7 +161,7 @@ def test_service_publishes_commodity_sector_and_composite_as_computed_by_hand(
     engine.dispose()
 
     # The rationale alone reproduces the value: reference value × Σ w · level / reference level.
-    why = rationales["TEST", "2026-01-05"]
+    why = rationales["TEST", "2026-01-06"]
     assert why["reference_date"] == "2025-12-31"
     assert {c["code"]: c["weight"] for c in why["constituents"]} == {"REBAR": 0.6, "COTTON": 0.4}
     recomputed = why["reference_value"] * sum(

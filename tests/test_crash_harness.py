@@ -2,7 +2,7 @@
 and PostgreSQL; and the harness does see loss when durability is broken on purpose.
 
 The default run does ``BCPI_CRASH_CYCLES`` (10) cycles per database; the full run is
-``make reliability`` (200 per database, through ``bcpi reliability crash``).
+``make reliability`` (200 per database, through ``python -m tests.reliability.crash``).
 """
 
 from __future__ import annotations
@@ -11,49 +11,83 @@ import os
 
 import pytest
 
-from reliability import faults
-from reliability.crash import MODES, CrashConfig, run_crash
+from core import faults as hook
+from tests.reliability import faults
+from tests.reliability.crash import MODES, CrashConfig, run_crash
 
 CYCLES = int(os.environ.get("BCPI_CRASH_CYCLES", "10"))
 
 
-def test_fault_hooks_are_inert_unless_set(monkeypatch):
-    for name in ("BCPI_FAULT_POINT", "BCPI_FAULT_ACK_BEFORE_COMMIT", "BCPI_FAULT_ARM_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    faults.armed.cache_clear()
+@pytest.fixture
+def no_kill(monkeypatch):
+    """Any SIGKILL the plan would send fails the test instead."""
     monkeypatch.setattr(faults, "kill_self", lambda reason: pytest.fail(f"killed: {reason}"))
+
+
+def test_the_fault_hook_is_inert_without_a_plan(monkeypatch, no_kill):
+    monkeypatch.delenv(hook.PLAN_VARIABLE, raising=False)
+    hook.plan.cache_clear()
     try:
-        assert faults.armed() is None
-        for point in ("mid_batch", "after_commit", "during_fixing"):
-            faults.fault_point(point)
-        faults.acknowledge_before_commit("{}")
+        assert hook.plan() is None
+        for point in faults.POINTS:
+            hook.fault_point(point)
+        hook.fault_point("before_commit", answer="{}")
+        hook.install(object())  # nothing to install, nothing touched
     finally:
-        faults.armed.cache_clear()
+        hook.plan.cache_clear()
+    # The variable names the plan, loaded on first use (what the harness's servers do).
+    monkeypatch.setenv(hook.PLAN_VARIABLE, "tests.reliability.faults:PLAN")
+    try:
+        assert hook.plan() is faults.PLAN
+    finally:
+        hook.plan.cache_clear()
+
+
+def test_a_fault_plan_is_inert_unless_armed(monkeypatch, tmp_path, no_kill):
+    for name in faults.VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    unset = faults.Plan.from_environment()
+    assert unset == faults.Plan(None, 1, None, False)
+    for point in faults.POINTS:
+        unset.at(point)
+    unset.at("before_commit", answer="{}")
+
+    arm = tmp_path / "armed"  # never created: the plans below are never armed
+    for plan in (
+        *(faults.Plan(point, 1, arm) for point in faults.POINTS),
+        faults.Plan(None, 1, arm, ack_before_commit=True),
+    ):
+        assert not plan.armed()
+        for _ in range(3):
+            for point in faults.POINTS:
+                plan.at(point)
+            plan.at("before_commit", answer="{}")
+
+    acknowledging = faults.Plan(None, 1, arm, ack_before_commit=True)
+    arm.touch()
+    with pytest.raises(faults.AcknowledgedBeforeCommit) as raised:
+        acknowledging.at("before_commit", answer='{"accepted": 1}')
+    assert raised.value.answer == '{"accepted": 1}'
 
 
 def test_a_fault_point_fires_at_its_hit_only_while_armed(monkeypatch, tmp_path):
-    from bcpi import settings
-
     arm = tmp_path / "armed"
     monkeypatch.setenv("BCPI_FAULT_POINT", "after_commit")
     monkeypatch.setenv("BCPI_FAULT_HIT", "2")
     monkeypatch.setenv("BCPI_FAULT_ARM_FILE", str(arm))
-    settings.get_settings.cache_clear()
-    faults.armed.cache_clear()
-    monkeypatch.setattr(faults, "_hits", 0)
+    monkeypatch.delenv("BCPI_FAULT_ACK_BEFORE_COMMIT", raising=False)
+    plan = faults.Plan.from_environment()
+    assert plan == faults.Plan("after_commit", 2, arm, False)
     killed = []
     monkeypatch.setattr(faults, "kill_self", killed.append)
-    try:
-        faults.fault_point("after_commit")  # not armed: not counted
-        arm.touch()
-        faults.fault_point("mid_batch")  # another point
-        faults.fault_point("after_commit")  # hit 1
-        assert killed == []
-        faults.fault_point("after_commit")  # hit 2
-        assert killed == ["fault point after_commit, hit 2"]
-    finally:
-        settings.get_settings.cache_clear()
-        faults.armed.cache_clear()
+    plan.at("after_commit")  # not armed: not counted
+    arm.touch()
+    plan.at("mid_batch")  # another point
+    plan.at("before_commit", answer="{}")  # not acknowledging before commit
+    plan.at("after_commit")  # hit 1
+    assert killed == []
+    plan.at("after_commit")  # hit 2
+    assert killed == ["fault point after_commit, hit 2"]
 
 
 def _check(report, cycles: int) -> None:

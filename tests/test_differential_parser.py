@@ -17,11 +17,14 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+import exchange_calendars
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bcpi.errors import IngestError
+from core.calendar import Calendar
+from core.errors import IngestError
+from core.methodology import in_force
 from ingest.readers import read_body
 from ingest.rules import FxTable, build_rules
 from ingest.validate import REJECT_CODE, REJECT_FIELD, validated_frame
@@ -35,6 +38,11 @@ TOLERANCE = dt.timedelta(minutes=5)
 FIRST, LAST = dt.datetime(2025, 1, 2), dt.datetime(2026, 5, 31)
 # USD rates on the first days only: trades in USD later are held for their rate.
 FX = {(dt.date(2025, 1, 2) + dt.timedelta(days=d), "USD"): 7.1 + d / 100 for d in range(60)}
+# Publication days (methodology 2025.2, the mainland calendar) are the Shanghai exchange's
+# sessions; tests/test_calendar.py holds the two equal over 2025 and 2026, the span the
+# window days are compared over. The cut-off is 15:00 Beijing time (METHODOLOGY.md).
+SESSIONS_FROM, SESSIONS_TO = dt.date(2025, 1, 1), dt.date(2026, 12, 31)
+CUTOFF = dt.time(15)
 PARSED = ("traded_at", "price", "quantity", "seq", *naive_feed.NUMERIC_QUALITY)
 COMPARED = (*PARSED, *naive_feed.TEXTS)
 
@@ -49,9 +57,13 @@ class JsonNumber:
 @pytest.fixture(scope="module")
 def parsers(catalogue):
     ids = {c.code: i + 1 for i, c in enumerate(catalogue.commodities)}
-    rules = build_rules(catalogue, ids, ZONE)
+    rules = build_rules(catalogue, ids, Calendar(in_force()))
     fx = FxTable.from_rows([(day, cur, rate) for (day, cur), rate in FX.items()])
-    return catalogue, rules, fx
+    xshg = exchange_calendars.get_calendar("XSHG")
+    sessions = [
+        t.date() for t in xshg.sessions_in_range(SESSIONS_FROM.isoformat(), SESSIONS_TO.isoformat())
+    ]
+    return catalogue, rules, fx, (SESSIONS_FROM, sessions)
 
 
 # Generation: mostly plausible trades, each field sometimes replaced by an edge case.
@@ -218,6 +230,7 @@ class Tally:
     rows: Counter
     accepted: Counter
     same_code: Counter
+    window_days: Counter
     mismatches: list
 
 
@@ -230,7 +243,7 @@ def _same(a, b) -> bool:
 
 
 def compare(parsers, body: bytes, fmt: str, tally: Tally) -> None:
-    catalogue, rules, fx = parsers
+    catalogue, rules, fx, sessions = parsers
     text = body.decode("utf-8")
     try:
         expected_rows = naive_feed.read_csv(text) if fmt == "csv" else naive_feed.read_ndjson(text)
@@ -252,7 +265,15 @@ def compare(parsers, body: bytes, fmt: str, tally: Tally) -> None:
         frame.lazy(), rules, fx, now=NOW, future_tolerance=TOLERANCE
     ).collect()
     expected = naive_feed.check_rows(
-        expected_rows, catalogue, FX, now=NOW, tolerance=TOLERANCE, zone=ZONE, present=present
+        expected_rows,
+        catalogue,
+        FX,
+        now=NOW,
+        tolerance=TOLERANCE,
+        zone=ZONE,
+        present=present,
+        publication_days=sessions,
+        cutoff=CUTOFF,
     )
     if checked.height != len(expected):
         tally.mismatches.append(f"{fmt}: {checked.height} rows read, reference {len(expected)}")
@@ -302,12 +323,23 @@ def compare(parsers, body: bytes, fmt: str, tally: Tally) -> None:
                 tally.mismatches.append(
                     f"{where}: held Polars {got['held']}, reference {want.held}"
                 )
+            if got["trade_date"] != want.trade_date:
+                tally.mismatches.append(
+                    f"{where}: trade_date Polars {got['trade_date']}, reference {want.trade_date}"
+                )
+            if want.window_day is not None:
+                tally.window_days[fmt] += 1
+                if got["window_day"] != want.window_day:
+                    tally.mismatches.append(
+                        f"{where}: window_day Polars {got['window_day']},"
+                        f" reference {want.window_day}"
+                    )
 
 
 @pytest.mark.parametrize("fmt", ["csv", "ndjson"])
 def test_polars_and_the_reference_parser_agree_row_by_row(parsers, fmt, capsys):
     catalogue = parsers[0]
-    tally = Tally(Counter(), Counter(), Counter(), Counter(), [])
+    tally = Tally(Counter(), Counter(), Counter(), Counter(), Counter(), [])
     rows = st.lists(trade(catalogue), min_size=1, max_size=25)
 
     @settings(
@@ -332,7 +364,10 @@ def test_polars_and_the_reference_parser_agree_row_by_row(parsers, fmt, capsys):
         print(
             f"\ndifferential {fmt}: {tally.bodies[fmt]} bodies, {tally.rows[fmt]} rows,"
             f" {tally.accepted[fmt]} accepted by both, {tally.same_code[fmt]} with the same"
-            f" single reason, {len(tally.mismatches)} disagreements"
+            f" single reason, {tally.window_days[fmt]} window days compared,"
+            f" {len(tally.mismatches)} disagreements"
         )
     assert not tally.mismatches, "\n".join(tally.mismatches[:25])
     assert tally.accepted[fmt] > tally.rows[fmt] // 10  # the generator reaches valid trades
+    # Most accepted trades are stamped in 2025-2026, where the window days are compared.
+    assert tally.window_days[fmt] > tally.accepted[fmt] // 2

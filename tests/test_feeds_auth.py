@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from api.auth import AdminPrincipal, ExchangePrincipal, OptionalReader, ReaderPrincipal
 from api.errors import install_error_handlers
-from bcpi.cli import app as cli
-from bcpi.settings import Settings
+from cli.main import app as cli
+from core.settings import Settings
 from store import models
 from store.db import session_factory, session_scope
 from store.reference import hash_key

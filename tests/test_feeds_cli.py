@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from bcpi.cli import app as cli
-from ingest.synthetic import generate
+from cli.main import app as cli
+from cli.synthetic import generate
 from tests.feeds_support import stored_counts, stored_trades
 
 # The full check ingests 10 million rows (BCPI_INGEST_ROWS=10000000); CI a few hundred thousand.
@@ -108,7 +108,7 @@ def test_a_large_file_is_ingested_in_bounded_memory(tmp_path):
     database = tmp_path / "large.db"
     script = (
         "import resource, sys\n"
-        "from bcpi.cli import main\n"
+        "from cli.main import main\n"
         "try:\n"
         "    main()\n"
         "finally:\n"
@@ -123,7 +123,7 @@ def test_a_large_file_is_ingested_in_bounded_memory(tmp_path):
         [
             sys.executable,
             "-c",
-            "from bcpi.cli import main; main()",
+            "from cli.main import main; main()",
             "exchanges",
             "add",
             "BJCX",

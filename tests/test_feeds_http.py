@@ -6,13 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+from collections import Counter
 
 import pytest
+from sqlalchemy import func, select
 
-from ingest.fields import Reason
-from ingest.service import ingest_file
+from core.fields import Reason
+from ingest.files import ingest_file
+from store import models
 from store.db import session_scope
-from store.models_feeds import IdempotencyRecord
+from store.models import IdempotencyRecord
 from tests.feeds_support import (
     FORMATS,
     MEDIA,
@@ -109,7 +112,13 @@ def test_reason_codes_are_the_ones_tested():
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_each_bad_row_gets_its_code_and_the_valid_rows_are_stored(api, key, fmt):
     assert push(api, key, [trade("GONE")], fmt).status_code == 200
-    assert api.delete("/v1/trades/GONE", headers={"X-API-Key": key}).status_code == 200
+    cancelled = api.delete("/v1/trades/GONE", headers={"X-API-Key": key})
+    assert cancelled.status_code == 200
+    # A cancel answers as a push of its one row does.
+    assert {
+        k: cancelled.json()[k] for k in ("rows", "accepted", "cancelled", "rejected", "by_reason")
+    } == {"rows": 1, "accepted": 1, "cancelled": 1, "rejected": 0, "by_reason": {}}
+    assert cancelled.json()["batch_ids"] == [cancelled.json()["batch_id"]]
     before = stored_counts(api.engine)
 
     answer = push(api, key, VALID + [row for row, _, _ in BAD], fmt)
@@ -124,6 +133,13 @@ def test_each_bad_row_gets_its_code_and_the_valid_rows_are_stored(api, key, fmt)
     assert got == expected
     assert all(r["message"] for r in body["rejections"])
     assert (body["accepted"], body["duplicates"], body["rejected"]) == (len(VALID), 0, len(BAD))
+    # The answer also counts the rows received, the rejections by reason, and names the
+    # one batch the push stored.
+    assert body["rows"] == len(VALID) + len(BAD)
+    assert body["by_reason"] == dict(Counter(code for _, _, code in BAD))
+    with session_scope(api.engine) as session:
+        newest = session.scalar(select(func.max(models.IngestBatch.id)))
+    assert body["batch_ids"] == [body["batch_id"]] == [newest]
     after = stored_counts(api.engine)
     assert after["trades"] == before["trades"] + len(VALID)
     assert set(stored_trades(api.engine)) == {"GONE", "V1", "V2", "V3"}
@@ -400,10 +416,6 @@ def test_bad_gzip_and_unknown_encodings_are_refused(api, key):
 
 def test_each_accepted_batch_is_archived_with_its_sha256(api, key, tmp_path):
     import hashlib
-
-    from sqlalchemy import select
-
-    from store import models
 
     body = encode([trade("H1"), trade("H2")], "ndjson")
     api.post(

@@ -8,11 +8,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from bcpi.catalogue import parse_catalogue
-from bcpi.errors import IngestError
-from bcpi.settings import Settings
+from core.calendar import Calendar
+from core.catalogue import parse_catalogue
+from core.errors import IngestError
+from core.methodology import in_force
+from core.settings import Settings
+from ingest.batch import ingest_frame
 from ingest.fx import load_fx
-from ingest.service import ingest_frame
 from store import models
 from store.db import session_scope
 from store.reference import ensure_exchange, sync_catalogue
@@ -52,7 +54,7 @@ def _ingest(engine, catalogue, rows, tmp_path, **kwargs):
 
 def _load_rates(engine, catalogue, path):
     with session_scope(engine) as session:
-        return load_fx(session, catalogue, path, zone="Asia/Shanghai")
+        return load_fx(session, catalogue, path, calendar=Calendar(in_force()))
 
 
 def test_iron_ore_60_fe_9_moisture_cny_per_wmt_to_62_fe_usd_per_dmt(
@@ -242,7 +244,7 @@ def test_fx_files_are_checked_whole_and_never_overwrite_a_rate(
         with pytest.raises(IngestError):
             _load_rates(engine, catalogue, path)
     with session_scope(engine) as session:
-        from store.models_feeds import FxRate
+        from store.models import FxRate
 
         assert [(r.currency, r.cny_per_unit) for r in session.query(FxRate)] == [("USD", 7.2)]
 
@@ -302,7 +304,7 @@ def test_normalised_frame_keeps_every_row_in_order(catalogue):
     from ingest.validate import REJECT_CODE, validated_frame
 
     rules = build_rules(
-        catalogue, {c.code: i for i, c in enumerate(catalogue.commodities)}, "Asia/Shanghai"
+        catalogue, {c.code: i for i, c in enumerate(catalogue.commodities)}, Calendar(in_force())
     )
     rows = [trade(f"T{i}", price=str(3000 + i)) for i in range(1000)]
     out = validated_frame(
@@ -312,3 +314,38 @@ def test_normalised_frame_keeps_every_row_in_order(catalogue):
     assert out[REJECT_CODE].null_count() == 1000
     assert out["price_n"].to_list() == [3000.0 + i for i in range(1000)]
     assert out.schema["traded_at"] == pl.Datetime("us", "UTC")
+
+
+def test_normalised_frame_names_the_local_trade_date_and_the_window_day(catalogue):
+    """``trade_date`` is the Beijing date of the stamp; ``window_day`` the publication day
+    whose window (after the previous publication day's 15:00 cut-off, to its own) holds it.
+    By hand from the State Council's 2025 notice: the Spring Festival holiday runs from
+    Tue 28 January to Tue 4 February; Sun 26 January and Sat 8 February are make-up working
+    days, which are not publication days under the mainland rule."""
+    from ingest.rules import FxTable, build_rules
+    from ingest.validate import REJECT_CODE, validated_frame
+
+    rules = build_rules(
+        catalogue, {c.code: i for i, c in enumerate(catalogue.commodities)}, Calendar(in_force())
+    )
+    cases = {
+        # stamp: (trade_date, window_day)
+        "2025-03-03T10:00:00+08:00": ("2025-03-03", "2025-03-03"),
+        "2025-03-03T15:00:00+08:00": ("2025-03-03", "2025-03-03"),  # the cut-off is inside
+        "2025-03-03T15:00:01+08:00": ("2025-03-03", "2025-03-04"),
+        "2025-03-02T15:59:59Z": ("2025-03-02", "2025-03-03"),  # Sunday 23:59:59 in Beijing
+        "2025-03-07T16:00:00+08:00": ("2025-03-07", "2025-03-10"),  # Friday after the cut-off
+        "2025-01-26T10:00:00+08:00": ("2025-01-26", "2025-01-27"),  # a make-up Sunday
+        "2025-01-27T15:30:00+08:00": ("2025-01-27", "2025-02-05"),  # into the holiday
+        "2025-01-31T10:00:00+08:00": ("2025-01-31", "2025-02-05"),  # a holiday weekday
+        "2025-02-08T10:00:00+08:00": ("2025-02-08", "2025-02-10"),  # a make-up Saturday
+    }
+    rows = [trade(f"W{i}", traded_at=at) for i, at in enumerate(cases)]
+    out = validated_frame(
+        frame(rows).lazy(), rules, FxTable.from_rows([]), now=dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
+    ).collect()
+    assert out[REJECT_CODE].null_count() == len(cases)
+    assert "trading_date" not in out.columns
+    assert out.schema["trade_date"] == pl.Date and out.schema["window_day"] == pl.Date
+    got = [(d.isoformat(), w.isoformat()) for d, w in out.select("trade_date", "window_day").rows()]
+    assert got == list(cases.values())

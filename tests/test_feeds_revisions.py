@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from store import models
 from store.db import session_scope
-from store.models_feeds import TradeRevision
+from store.models import TradeRevision
 from tests.feeds_support import client_for, exchange_key, push, stored_counts, stored_trades, trade
 
 MARCH_3 = dt.date(2025, 3, 3)
@@ -147,3 +147,32 @@ def test_changes_to_a_published_day_mark_it_for_restatement(api):
     push(api, api.key, [trade("LATE2")])
     push(api, api.key, [trade("LATE")])
     assert stored_counts(api.engine)["marks"] == counts["marks"]
+
+
+def test_a_late_trade_marks_the_publication_day_whose_window_holds_it(api):
+    """Under the mainland calendar a trade belongs to the window of the first publication
+    day whose 15:00 cut-off is at or after it (by hand: Sat 1 and Sun 2 March 2025 are no
+    publication days, Fri 28 February after 15:00 falls in Monday 3 March's window, and
+    Mon 3 March after 15:00 in Tuesday 4 March's)."""
+    _publish(api.engine, "REBAR", MARCH_3)
+    push(api, api.key, [trade("SAT", traded_at="2025-03-01T10:00:00+08:00")])
+    assert _marks(api.engine) == [("REBAR", MARCH_3, "late_trade")]
+
+    _publish(api.engine, "HRC", MARCH_3)
+    push(api, api.key, [trade("AFTER", commodity="HRC", traded_at="2025-03-03T15:00:01+08:00")])
+    assert _marks(api.engine) == [("REBAR", MARCH_3, "late_trade")]  # 4 March: unpublished
+    push(api, api.key, [trade("FRI", commodity="HRC", traded_at="2025-02-28T15:00:01+08:00")])
+    assert _marks(api.engine) == [("HRC", MARCH_3, "late_trade"), ("REBAR", MARCH_3, "late_trade")]
+
+    # A second past Friday's cut-off is Monday's; the cut-off itself is still Friday's.
+    february_28 = dt.date(2025, 2, 28)
+    _publish(api.engine, "PTA", february_28)
+    _publish(api.engine, "PTA", MARCH_3)
+    pta = {"commodity": "PTA", "price": "4700"}
+    push(api, api.key, [trade("PAST", **pta, traded_at="2025-02-28T15:00:01+08:00")])
+    assert [m for m in _marks(api.engine) if m[0] == "PTA"] == [("PTA", MARCH_3, "late_trade")]
+    push(api, api.key, [trade("AT", **pta, traded_at="2025-02-28T15:00:00+08:00")])
+    assert [m for m in _marks(api.engine) if m[0] == "PTA"] == [
+        ("PTA", february_28, "late_trade"),
+        ("PTA", MARCH_3, "late_trade"),
+    ]

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from ingest.fields import MAX_QUANTITY, Reason
+from core.fields import MAX_QUANTITY, Reason
 from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
@@ -329,6 +329,17 @@ class Pusher:
             return
         result = answer.json()
         ledger.accepted += result["accepted"] + result["duplicates"]
+        counted = Counter(r["code"] for r in result["rejections"])
+        if (result["rows"], result["rejected"], result["by_reason"]) != (
+            len(rows),
+            len(result["rejections"]),
+            dict(counted),
+        ):
+            ledger.fail(
+                f"{fmt}: the answer's counts disagree with its {len(rows)} rows and"
+                f" {len(result['rejections'])} rejections: rows {result['rows']}, rejected"
+                f" {result['rejected']}, by_reason {result['by_reason']}"
+            )
         by_row = {r["row"]: r for r in result["rejections"]}
         for number, row in enumerate(rows, start=1):
             rejection = by_row.get(number)

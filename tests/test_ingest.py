@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
 import pytest
 from sqlalchemy import func, select
 
-from bcpi.errors import IngestError, UnknownExchange
-from ingest.service import ingest_file
+from core.errors import IngestError, UnknownExchange
+from ingest.files import ingest_file
 from store import models
 from store.db import session_scope
 from store.reference import ensure_exchange
@@ -77,6 +78,8 @@ def test_each_malformed_row_is_rejected_with_its_reason_and_valid_rows_are_store
     expected = {len(VALID) + i + 1: (f, c) for i, (_, f, c) in enumerate(BAD)}
     assert got == expected
     assert all(r.message for r in result.rejections)
+    assert result.by_reason == dict(Counter(c for _, _, c in BAD))
+    assert result.rows == len(VALID) + len(BAD) and len(result.batch_ids) == 1
     assert _trade_count(engine) == len(VALID)
 
 

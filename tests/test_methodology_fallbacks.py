@@ -1,5 +1,8 @@
-"""The fallback hierarchy through the service, under the published methodology 2025.1:
-stale then suspended, related commodities, market holidays, the cut-off, the rationale."""
+"""The fallback hierarchy through the service, under the methodology in force: stale then
+suspended, related commodities, market holidays, the cut-off, the rationale.
+
+Every date is in March 2025 (3 to 12 March), which has no mainland public holiday, so the
+mainland calendar of 2025.2 and the weekdays of 2025.1 agree on every publication day."""
 
 from __future__ import annotations
 
@@ -9,9 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bcpi.catalogue import parse_catalogue
-from index.methodology import in_force
-from index.service import compute
+from core.calendar import Calendar
+from core.catalogue import parse_catalogue
+from core.methodology import in_force
+from publication.fixing import compute
 from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
@@ -160,6 +164,12 @@ def _values(engine, code: str) -> dict[dt.date, models.IndexValue]:
     return {row.date: row for row in rows}
 
 
+def test_the_test_days_are_publication_days_under_the_methodology_in_force():
+    # Guard for the dates above: every weekday they use is a publication day.
+    days = [weekday(k) for k in range(8)]
+    assert Calendar(in_force()).publication_days(days[0], days[-1]) == days
+
+
 def test_too_few_trades_is_stale_for_n_days_then_suspended(store):
     n = in_force().assessment.stale_days
     assert n == 5
@@ -203,7 +213,7 @@ def test_too_few_trades_is_stale_for_n_days_then_suspended(store):
                 "rule": "insufficient_data",
             }
         ]
-        assert why["methodology_version"] == "2025.1" == stale.methodology_version
+        assert why["methodology_version"] == in_force().version == stale.methodology_version
     suspended = rebar[days[n + 1]]
     assert (suspended.fallback, suspended.price, suspended.high) == ("suspended", None, None)
     assert suspended.rationale["fallback"] == {

@@ -1,4 +1,5 @@
-"""The methodology file: it loads, it agrees with the catalogue and with METHODOLOGY.md, and a
+"""The methodology file: the version in force loads, it agrees with the catalogue and with
+METHODOLOGY.md, every earlier version still loads (old values are reproduced with it), and a
 broken one is refused with the field named."""
 
 from __future__ import annotations
@@ -10,24 +11,56 @@ from pathlib import Path
 
 import pytest
 
-from index.methodology import (
+from core.calendar import Calendar
+from core.methodology import (
     METHODOLOGY_DIR,
-    METHODOLOGY_VERSION,
     MethodologyError,
     in_force,
     load_methodology,
     parse_methodology,
+    versions,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = (ROOT / "METHODOLOGY.md").read_text(encoding="utf-8")
 
 
+FIRST_VERSION = "2025.1"
+"""The first published version: its values stand, so its file must keep loading."""
+
+
 def test_the_version_in_force_is_its_file():
     methodology = in_force()
-    assert methodology.version == METHODOLOGY_VERSION
-    assert (METHODOLOGY_DIR / f"v{METHODOLOGY_VERSION}.toml").is_file()
-    assert f"Version **{METHODOLOGY_VERSION}**" in DOCUMENT
+    version = methodology.version
+    assert (METHODOLOGY_DIR / f"v{version}.toml").is_file()
+    assert load_methodology(version) == methodology
+    assert methodology == versions()[-1]  # the newest version effective today
+    assert f"Version **{version}**" in DOCUMENT
+    assert f"[`core/methodology/v{version}.toml`](core/methodology/v{version}.toml)" in DOCUMENT
+    assert f"## 9. Parameters of version {version} " in DOCUMENT
+
+
+def test_every_published_version_still_loads_and_the_document_lists_it():
+    published = versions()
+    assert FIRST_VERSION in {m.version for m in published}
+    first = load_methodology(FIRST_VERSION)
+    assert first.version == FIRST_VERSION
+    assert first.calendar.rule == "weekdays"  # 2025.1 as published: weekdays, no holidays
+    assert first.calendar.holidays == frozenset()
+    changes = {row[0]: row for row in _table_rows("## 10. Changes")}
+    for methodology in published:
+        path = METHODOLOGY_DIR / f"v{methodology.version}.toml"
+        assert path.is_file(), methodology.version
+        assert parse_methodology(path.read_text(encoding="utf-8")) == methodology
+        row = changes[methodology.version]
+        day = methodology.effective_from
+        assert row[1] == f"{day.day} {day:%B %Y}", methodology.version
+        if methodology.change:
+            assert f"`{methodology.change}`" in row[2], methodology.version
+    # Every version after the first replaces, directly or not, the first one.
+    for methodology in published:
+        if methodology.version != FIRST_VERSION:
+            assert FIRST_VERSION in methodology.superseded_versions, methodology.version
 
 
 def test_every_catalogue_commodity_has_rules_and_a_production_value(catalogue):
@@ -57,6 +90,12 @@ def _table_rows(heading: str) -> list[list[str]]:
     return [[cell.strip() for cell in row] for row in rows[2:]]
 
 
+PUBLICATION_DAYS = {
+    "mainland": "mainland exchange days: weekdays that are not public holidays; no make-up days",
+}
+"""How §9 of the document states each calendar rule."""
+
+
 def _number(text: str) -> float:
     return float(re.match(r"[\d,.]+", text).group(0).replace(",", ""))
 
@@ -69,7 +108,11 @@ def test_the_published_document_states_the_files_parameters():
         assert related == (", ".join(rule.related) or "—"), code
     a, r = methodology.assessment, methodology.rebalance
     stated = dict(_table_rows("## 9. Parameters of version"))
-    assert stated["cut-off, time zone"] == f"{a.cutoff:%H:%M}, {methodology.calendar.timezone}"
+    assert stated["publication days"] == PUBLICATION_DAYS[methodology.calendar.rule]
+    fixing = Calendar(methodology).fixing_time
+    assert stated["cut-off, fixing, time zone"] == (
+        f"{a.cutoff:%H:%M}, {fixing:%H:%M}, {methodology.calendar.timezone}"
+    )
     assert stated["outlier exclusion"] == (
         f"k-sigma, k = {a.sigma_k:g} (MAD alternative: k = {a.mad_k:g}, scale {a.mad_scale:g})"
     )
@@ -78,7 +121,8 @@ def test_the_published_document_states_the_files_parameters():
     )
     assert stated["stale days before suspension"] == str(a.stale_days)
     assert (
-        stated["related-commodity spread, maximum age"] == f"{a.related_max_age_days} trading days"
+        stated["related-commodity spread, maximum age"]
+        == f"{a.related_max_age_days} publication days"
     )
     assert stated["commodity cap / sector cap / floor"] == (
         f"{r.commodity_cap:.0%} / {r.sector_cap:.0%} / {r.floor:.0%}"
@@ -90,8 +134,28 @@ def test_the_published_document_states_the_files_parameters():
     assert stated["intraday interval"] == f"{methodology.intraday.interval_seconds} s"
 
 
-def _variant(**changes) -> str:
-    data = tomllib.loads((METHODOLOGY_DIR / f"v{METHODOLOGY_VERSION}.toml").read_text())
+def test_the_sufficiency_table_states_the_version_in_force():
+    methodology = in_force()
+    a = methodology.assessment
+    section = DOCUMENT.split("### 4.4 Data sufficiency", 1)[1].split("\n#", 1)[0]
+    header = next(line for line in section.splitlines() if line.startswith("|"))
+    assert [c.strip() for c in header.strip().strip("|").split("|")] == [
+        "test",
+        "parameter",
+        methodology.version,
+    ]
+    stated = {parameter: value for _, parameter, value in _table_rows("### 4.4 Data sufficiency")}
+    assert stated == {
+        "`min_trades`": str(a.min_trades),
+        "`min_volume`": "per commodity, below",
+        "`min_exchanges`": str(a.min_exchanges),
+        "`max_exchange_share`": f"{a.max_exchange_share:g}",
+    }
+
+
+def _variant(version: str | None = None, **changes) -> str:
+    version = version or in_force().version
+    data = tomllib.loads((METHODOLOGY_DIR / f"v{version}.toml").read_text())
     for dotted, value in changes.items():
         *path, key = dotted.split("__")
         target = data
@@ -126,6 +190,7 @@ def _toml(value) -> str:
 
 def test_a_faithful_copy_parses_to_the_same_methodology():
     assert parse_methodology(_variant()) == in_force()
+    assert parse_methodology(_variant(FIRST_VERSION)) == load_methodology(FIRST_VERSION)
 
 
 @pytest.mark.parametrize(
@@ -137,6 +202,8 @@ def test_a_faithful_copy_parses_to_the_same_methodology():
         ({"assessment__max_exchange_share": 1.5}, "max_exchange_share"),
         ({"rebalance__announcement": "13-01"}, "month-day"),
         ({"calendar__timezone": "Mars/Olympus"}, "Mars/Olympus"),
+        ({"calendar__rule": "lunar"}, "rule"),
+        ({"calendar__weekdays": [0, 8]}, "weekdays"),
         ({"assessment__commodities__HRC__related": ["HRC"]}, "names itself"),
         ({"assessment__surprise": 1}, "surprise"),
     ],
@@ -149,5 +216,7 @@ def test_a_broken_methodology_is_refused_naming_the_field(changes, message):
 
 
 def test_an_unknown_version_names_the_known_ones():
-    with pytest.raises(MethodologyError, match=METHODOLOGY_VERSION.replace(".", r"\.")):
+    with pytest.raises(MethodologyError) as info:
         load_methodology("1999.1")
+    for methodology in versions():
+        assert methodology.version in info.value.message

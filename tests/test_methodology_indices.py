@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import InfeasibleWeights
 from index.chain import chain_link
-from index.weights import InfeasibleWeights, capped_weights, target_weights
+from index.weights import capped_weights, target_weights
 from tests import naive
 
 REL = 1e-12
@@ -83,8 +84,9 @@ def test_chain_link_matches_reference(case):
 
 def test_no_level_jump_when_weights_change_and_levels_do_not():
     # Two constituents move apart in December; their levels stay put over the change on
-    # 2 January, when the weights go from 0.5/0.5 to 0.9/0.1.
-    days = np.array(["2025-12-01", "2025-12-15", "2026-01-02", "2026-01-05"], dtype="datetime64[D]")
+    # 5 January 2026, when the weights go from 0.5/0.5 to 0.9/0.1. (5 and 6 January are the
+    # first publication days of 2026: 1 and 2 January are mainland public holidays.)
+    days = np.array(["2025-12-01", "2025-12-15", "2026-01-05", "2026-01-06"], dtype="datetime64[D]")
     levels = np.array([[1000.0, 1000.0], [1200.0, 900.0], [1200.0, 900.0], [1320.0, 900.0]])
     result = chain_link(
         days,
@@ -92,18 +94,18 @@ def test_no_level_jump_when_weights_change_and_levels_do_not():
         np.array([0.5, 0.5]),
         days[0],
         1000.0,
-        weight_changes=[(dt.date(2026, 1, 2), np.array([0.9, 0.1]))],
+        weight_changes=[(dt.date(2026, 1, 5), np.array([0.9, 0.1]))],
     )
-    # By hand: 15 Dec = 1000 × (0.5 × 1.2 + 0.5 × 0.9) = 1050, the constant from 2 Jan;
-    # 2 Jan = 1050 × (0.9 × 1 + 0.1 × 1) = 1050, no jump; 5 Jan = 1050 × (0.9 × 1.1 + 0.1)
-    # = 1144.5. Without the constant, 2 Jan would read 1000 × (0.9 × 1.2 + 0.1 × 0.9) = 1170.
+    # By hand: 15 Dec = 1000 × (0.5 × 1.2 + 0.5 × 0.9) = 1050, the constant from 5 Jan;
+    # 5 Jan = 1050 × (0.9 × 1 + 0.1 × 1) = 1050, no jump; 6 Jan = 1050 × (0.9 × 1.1 + 0.1)
+    # = 1144.5. Without the constant, 5 Jan would read 1000 × (0.9 × 1.2 + 0.1 × 0.9) = 1170.
     np.testing.assert_allclose(result.values, [1000.0, 1050.0, 1050.0, 1144.5], rtol=REL)
     assert result.constants.tolist()[-1] == pytest.approx(1050.0, rel=REL)
-    # Periods begin on 1 January (the annual link) and on 2 January (the new weights);
+    # Periods begin on 1 January (the annual link) and on 5 January (the new weights);
     # both chain from 15 December.
-    assert result.period_starts[-2:] == [dt.date(2026, 1, 1), dt.date(2026, 1, 2)]
+    assert result.period_starts[-2:] == [dt.date(2026, 1, 1), dt.date(2026, 1, 5)]
     assert result.period_reference[-2:].tolist() == [1, 1]
-    assert result.weights_from[-1] == dt.date(2026, 1, 2)
+    assert result.weights_from[-1] == dt.date(2026, 1, 5)
 
 
 # Hand computation (also in METHODOLOGY.md): six commodities in three sectors, commodity

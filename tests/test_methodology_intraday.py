@@ -7,11 +7,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from index.intraday import daily_ohlc, publish_provisional
-from index.service import compute
+from publication.fixing import compute
+from publication.intraday import publish_provisional
+from publication.ohlc import daily_ohlc
 from store import models
 from store.db import session_scope
-from store.models_methodology import IntradayIndexValue
+from store.models import IntradayIndexValue
 from tests.test_methodology_fallbacks import add_trades, at, store, sufficient, weekday
 
 __all__ = ["store"]  # the fixture
@@ -104,3 +105,22 @@ def test_provisional_values_during_the_day_then_the_fixing_closes_the_ohlc(store
         assert (ohlc.observations, ohlc.status) == (3, "final")
         (flat,) = daily_ohlc(session, value.index_id, D0, D0)  # a day without intraday runs
         assert (flat.open, flat.close, flat.observations) == (1000.0, 1000.0, 0)
+
+
+def test_a_provisional_run_on_a_public_holiday_is_for_the_next_publication_day(store):
+    # Under the mainland calendar of the methodology in force, 1 and 2 January 2026 are
+    # public holidays: trades stamped on them belong to the window of Monday 5 January.
+    last, holiday, first = dt.date(2025, 12, 31), dt.date(2026, 1, 1), dt.date(2026, 1, 5)
+    base = {"REBAR": 3000.0, "HRC": 3300.0, "COTTON": 15000.0}
+    add_trades(store, [t for d in (D0, last) for c, p in base.items() for t in sufficient(c, d, p)])
+    with session_scope(store) as session:
+        compute(session, D0, last, now=at(last, 15))  # the days between: no trade, closed
+    add_trades(store, _batch(holiday, 9, {"REBAR": 3030.0, "HRC": 3300.0, "COTTON": 15000.0}))
+    with session_scope(store) as session:
+        report = publish_provisional(session, at(holiday, 10))
+    assert (report.day, report.fixed, report.observations) == (first, False, 6)
+    with session_scope(store) as session:
+        assert _current(session, "T", holiday) is None
+        value = _current(session, "T", first)
+        # 1000 × (0.4 × 3030/3000 + 0.3 + 0.3) = 1004.
+        assert (value.status, value.value) == ("provisional", pytest.approx(1004.0, rel=1e-12))

@@ -1,5 +1,11 @@
 """The annual rebalance end to end: announce weights computed from a year of trades and the
-catalogue's production values, apply them, and see no level jump on the rebalance date."""
+catalogue's production values, apply them, and see no level jump on the rebalance date.
+
+The test methodology is the one in force (mainland calendar) with hand-computable bounds:
+the weights effective on 1 January 2026 are announced on the first publication day on or
+after 1 November 2025 (a Saturday: Monday 3 November) and applied on the first publication
+day of 2026 (1 and 2 January are public holidays: Monday 5 January). The October data day
+is 15 October 2025, clear of the National Day holidays (1 to 8 October)."""
 
 from __future__ import annotations
 
@@ -8,14 +14,16 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from bcpi.catalogue import parse_catalogue
-from index.methodology import RebalanceRules, in_force
-from index.rebalance import RebalanceError, announce, apply, schedule
-from index.service import compute
+from core.calendar import Calendar
+from core.catalogue import parse_catalogue
+from core.errors import RebalanceError
+from core.methodology import RebalanceRules, in_force
+from publication.fixing import compute
+from publication.rebalance import announce, apply
 from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
-from store.models_methodology import NormalisingConstant, WeightSet, WeightSetMember
+from store.models import NormalisingConstant, WeightSet, WeightSetMember
 from tests.test_methodology_fallbacks import add_trades, at
 from tests.test_methodology_indices import HAND_BOUNDS, HAND_WEIGHTS
 
@@ -32,12 +40,13 @@ LOTS = [425.0, 125.0, 200.0, 140.0, 105.0, 5.0]
 METHODOLOGY = in_force().model_copy(
     update={"version": "test-rebalance", "rebalance": RebalanceRules(**HAND_BOUNDS)}
 )
+CALENDAR = Calendar(METHODOLOGY)
 
 
 def _catalogue() -> str:
     text = """
 [index_family]
-base_date = 2025-10-01
+base_date = 2025-10-15
 base_value = 1000.0
 
 [composite]
@@ -74,9 +83,9 @@ spec = {{ description = "{code.lower()}" }}
 
 
 CATALOGUE = parse_catalogue(_catalogue())
-OCTOBER = dt.date(2025, 10, 1)
-LINK, REBALANCE, AFTER = dt.date(2025, 12, 31), dt.date(2026, 1, 2), dt.date(2026, 1, 5)
-PRICES = {  # VWAP of each commodity on each trading day
+OCTOBER = dt.date(2025, 10, 15)
+LINK, REBALANCE, AFTER = dt.date(2025, 12, 31), dt.date(2026, 1, 5), dt.date(2026, 1, 6)
+PRICES = {  # VWAP of each commodity on each publication day
     OCTOBER: [100.0] * 6,
     LINK: [120.0, 90.0, 100.0, 100.0, 100.0, 100.0],
     REBALANCE: [120.0, 90.0, 100.0, 100.0, 100.0, 100.0],
@@ -117,12 +126,15 @@ def store(database_url):
 
 
 def test_rebalance_weights_after_caps_and_no_level_jump(store):
-    announced_on, effective = schedule(2026, METHODOLOGY)
-    assert (announced_on, effective) == (dt.date(2025, 11, 1), dt.date(2026, 1, 1))
+    rules = METHODOLOGY.rebalance
+    effective = rules.effective_date(2026)
+    assert (rules.announcement_date(2026), effective) == (dt.date(2025, 11, 1), dt.date(2026, 1, 1))
+    announced_on, applied_on = CALENDAR.rebalance_days(2026)
+    assert (announced_on, applied_on) == (dt.date(2025, 11, 3), REBALANCE)
     with session_scope(store) as session:
-        compute(session, OCTOBER, LINK, now=at(LINK, 16), methodology=METHODOLOGY)
+        compute(session, OCTOBER, LINK, now=at(LINK, 16), calendar=CALENDAR)
         report = announce(
-            session, 2026, at(announced_on, 8), methodology=METHODOLOGY, catalogue=CATALOGUE
+            session, 2026, at(announced_on, 8), calendar=CALENDAR, catalogue=CATALOGUE
         )
     assert report.status == "announced"
     assert [report.weights[c] for c in CODES] == pytest.approx(HAND_WEIGHTS, rel=1e-12)
@@ -144,8 +156,8 @@ def test_rebalance_weights_after_caps_and_no_level_jump(store):
         )
 
     with session_scope(store) as session:
-        applied = apply(session, REBALANCE, at(REBALANCE, 8), methodology=METHODOLOGY)
-        compute(session, REBALANCE, AFTER, now=at(AFTER, 16), methodology=METHODOLOGY)
+        applied = apply(session, applied_on, at(applied_on, 8), calendar=CALENDAR)
+        compute(session, REBALANCE, AFTER, now=at(AFTER, 16), calendar=CALENDAR)
     assert applied.status == "effective"
     # By hand: on 31 Dec the old weights give 1000 × (0.2 × 1.2 + 0.1 × 0.9 + 0.7) = 1030.
     assert applied.constants["T"] == pytest.approx(1030.0, rel=1e-12)
@@ -161,7 +173,7 @@ def test_rebalance_weights_after_caps_and_no_level_jump(store):
         assert 1000 * sum(
             w * p / 100 for w, p in zip(HAND_WEIGHTS, PRICES[REBALANCE], strict=True)
         ) == pytest.approx(1045.0, rel=1e-12)
-        # 5 Jan: 1030 × (0.30 × 132/120 + 0.70) = 1030 × 1.03 = 1060.9.
+        # 6 Jan: 1030 × (0.30 × 132/120 + 0.70) = 1030 × 1.03 = 1060.9.
         assert after.value == pytest.approx(1060.9, rel=1e-12)
         why = after.rationale
         assert (why["reference_date"], why["weights_effective_from"]) == (
@@ -194,20 +206,18 @@ def test_rebalance_weights_after_caps_and_no_level_jump(store):
         assert session.scalar(select(WeightSet.status)) == "effective"
 
     with session_scope(store) as session, pytest.raises(RebalanceError):
-        announce(session, 2026, at(REBALANCE, 9), methodology=METHODOLOGY, catalogue=CATALOGUE)
+        announce(session, 2026, at(REBALANCE, 9), calendar=CALENDAR, catalogue=CATALOGUE)
 
 
 def test_late_application_restates_values_published_with_the_old_weights(store):
     with session_scope(store) as session:
-        announce(
-            session, 2026, at(dt.date(2025, 11, 3), 8), methodology=METHODOLOGY, catalogue=CATALOGUE
-        )
-        compute(session, OCTOBER, AFTER, now=at(AFTER, 16), methodology=METHODOLOGY)
+        announce(session, 2026, at(dt.date(2025, 11, 3), 8), calendar=CALENDAR, catalogue=CATALOGUE)
+        compute(session, OCTOBER, AFTER, now=at(AFTER, 16), calendar=CALENDAR)
     with session_scope(store) as session:
         old = _values(session, "T")[AFTER].value
         # Old weights: 1030 (31 Dec link) × (0.2 × 1.1 + 0.8) = 1050.6.
         assert old == pytest.approx(1050.6, rel=1e-12)
-        report = apply(session, AFTER, at(AFTER, 17), methodology=METHODOLOGY)
+        report = apply(session, AFTER, at(AFTER, 17), calendar=CALENDAR)
     assert report.restated_from == REBALANCE
     with session_scope(store) as session:
         new = _values(session, "T")[AFTER]

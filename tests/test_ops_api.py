@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
-from bcpi.logging import JsonFormatter
-from bcpi.settings import Settings
-from index.service import compute
-from ingest.service import ingest_file
+from core.logging import JsonFormatter
+from core.settings import Settings
+from ingest.files import ingest_file
+from publication.fixing import compute
 from scheduler.jobs import JOBS
 from scheduler.runner import Runner
 from store.db import make_engine, session_scope
@@ -54,7 +54,7 @@ def test_readyz_reports_each_check_and_turns_ready_once_the_fixing_is_out(ops, c
     assert checks["database"]["ok"] and checks["migrations"]["ok"]
     assert checks["migrations"]["current"] == checks["migrations"]["heads"]
     assert not checks["fixing"]["ok"] and checks["fixing"]["last_fixed_date"] is None
-    assert checks["calendar"]["horizon"] >= "2026-12-31"
+    assert checks["calendar"]["complete_through"] >= "2026-12-31"
 
     # Publish the latest due fixing (the one the check expects), through the fixing job.
     expected = dt.date.fromisoformat(checks["fixing"]["expected_date"])

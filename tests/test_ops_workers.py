@@ -18,16 +18,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from index.service import compute
+from publication.fixing import compute
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
-from store.models_ops import JobRun, SchedulerInstance
+from store.models import JobRun, SchedulerInstance
 from tests.scheduler_support import BEIJING, ingest_days, price_factor
 
 ROOT = Path(__file__).resolve().parent.parent
 BCPI = str(Path(sys.executable).with_name("bcpi"))
 BASE = dt.date(2025, 1, 2)
-DAYS = [dt.date(2025, 1, d) for d in (3, 6, 7, 8, 9, 10, 13, 14)]  # trading days after the base
+DAYS = [dt.date(2025, 1, d) for d in (3, 6, 7, 8, 9, 10, 13, 14)]  # publication days after the base
 
 
 def _free_port() -> int:

@@ -1,14 +1,17 @@
 """A late trade inside the correction window: restated vintages, correction notices, as_of.
 
-Composite TEST = 0.6 REBAR + 0.4 COTTON, base 30 Dec 2025 = 1000, linked at 31 Dec.
+Composite TEST = 0.6 REBAR + 0.4 COTTON, base 30 Dec 2025 = 1000, linked at 31 Dec. The
+publication days are 30 and 31 Dec 2025 and 5 and 6 Jan 2026: under the mainland calendar of
+the methodology in force, 1 and 2 Jan 2026 are public holidays.
 Levels by hand (REBAR 30 × A / 10 a tonne, COTTON VWAP 15 × B):
   A = 1000, 1100, 1210, 1100    B = 1000, 900, 900, 1080
   TEST: 1000; 31 Dec 1000 × (0.6 × 1.1 + 0.4 × 0.9) = 1020;
-        2 Jan 1020 × (0.6 × 1210/1100 + 0.4 × 900/900) = 1081.2;
-        5 Jan 1020 × (0.6 × 1100/1100 + 0.4 × 1080/900) = 1101.6.
-A late cotton trade on 2 Jan (14 100 × 3 t beside 13 494 × 1 and 13 503 × 2) moves cotton's
-VWAP to (13 500 × 3 + 14 100 × 3) / 6 = 13 800, level 920, and TEST on 2 Jan to
-1020 × (0.6 × 1.1 + 0.4 × 920/900) = 1090.2666…; 5 Jan does not move (it is linked to 31 Dec).
+        5 Jan 1020 × (0.6 × 1210/1100 + 0.4 × 900/900) = 1081.2;
+        6 Jan 1020 × (0.6 × 1100/1100 + 0.4 × 1080/900) = 1101.6.
+A late cotton trade stamped on the 2 Jan holiday belongs to the window of 5 Jan: beside
+13 494 × 1 and 13 503 × 2, its 14 100 × 3 t moves cotton's VWAP on 5 Jan to
+(13 500 × 3 + 14 100 × 3) / 6 = 13 800, level 920, and TEST on 5 Jan to
+1020 × (0.6 × 1.1 + 0.4 × 920/900) = 1090.2666…; 6 Jan does not move (it is linked to 31 Dec).
 """
 
 from __future__ import annotations
@@ -19,21 +22,22 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from bcpi.catalogue import parse_catalogue
-from bcpi.settings import Settings
-from index.restatement import sweep, window_start
-from index.service import compute
-from index.windows import MethodologyCalendar
-from ingest.service import ingest_file
+from core.calendar import Calendar
+from core.catalogue import parse_catalogue
+from core.methodology import CalendarRules
+from core.settings import Settings
+from ingest.files import ingest_file
+from publication.fixing import compute
+from publication.restatement import sweep
 from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
-from store.models_publication import Correction
+from store.models import Correction
 from store.reference import ensure_exchange
 from tests.test_composite import LOOSE, SMALL_CATALOGUE
 
 CATALOGUE = SMALL_CATALOGUE
-DAYS = ["2025-12-30", "2025-12-31", "2026-01-02", "2026-01-05"]
+DAYS = ["2025-12-30", "2025-12-31", "2026-01-05", "2026-01-06"]
 A = [1000.0, 1100.0, 1210.0, 1100.0]
 B = [1000.0, 900.0, 900.0, 1080.0]
 HEADER = "trade_id,commodity,traded_at,price,quantity,currency,unit"
@@ -44,9 +48,11 @@ for n, (day, a, b) in enumerate(zip(DAYS, A, B, strict=True)):
         f"C{n}a,COTTON,{day}T10:05:00+08:00,{15 * b - 6},1,CNY,t",
         f"C{n}b,COTTON,{day}T14:59:59+08:00,{15 * b + 3},2,CNY,t",
     ]
-FIXED_AT = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)  # 16:00 in Beijing
-SWEPT_AT = dt.datetime(2026, 1, 6, 9, 0, tzinfo=dt.UTC)
-JAN2 = dt.date(2026, 1, 2)
+FIXED_AT = dt.datetime(2026, 1, 6, 8, 0, tzinfo=dt.UTC)  # 16:00 in Beijing on 6 Jan
+SWEPT_AT = dt.datetime(2026, 1, 7, 9, 0, tzinfo=dt.UTC)  # 17:00 in Beijing on 7 Jan
+HOLIDAY = dt.date(2026, 1, 2)
+JAN5 = dt.date(2026, 1, 5)  # the publication day whose window holds 1 and 2 Jan
+LATE = "LATE1,COTTON,2026-01-02T11:00:00+08:00,14100,3,CNY,t"  # stamped on the holiday
 OLD = 1081.2
 NEW = 1020 * (0.6 * 1.1 + 0.4 * 920 / 900)
 
@@ -63,7 +69,11 @@ def published(database_url, tmp_path):
     _ingest(engine, catalogue, tmp_path / "feed.csv", FEED)
     with session_scope(engine) as session:
         compute(
-            session, dt.date(2025, 12, 30), dt.date(2026, 1, 5), now=FIXED_AT, methodology=LOOSE
+            session,
+            dt.date(2025, 12, 30),
+            dt.date(2026, 1, 6),
+            now=FIXED_AT,
+            calendar=Calendar(LOOSE),
         )
     yield engine, catalogue, path, database_url
     engine.dispose()
@@ -89,32 +99,44 @@ def _late_trade(engine, catalogue, tmp_path, line, day):
             session.add(models.RestatementMark(commodity_id=cotton, date=day, reason="late_trade"))
 
 
-def test_window_counts_trading_days_back_from_today():
-    weekdays = MethodologyCalendar(LOOSE.calendar)
-    assert window_start(dt.date(2026, 1, 6), 5, weekdays) == dt.date(2025, 12, 31)
-    assert window_start(dt.date(2026, 1, 10), 1, weekdays) == dt.date(2026, 1, 9)  # Sat → Fri
-    assert window_start(dt.date(2026, 1, 12), 3, weekdays) == dt.date(2026, 1, 8)
-    rules = LOOSE.calendar.model_copy(update={"holidays": frozenset({dt.date(2026, 1, 1)})})
-    with_holiday = MethodologyCalendar(rules)
-    assert window_start(dt.date(2026, 1, 6), 5, with_holiday) == dt.date(2025, 12, 30)
+def _weekdays(holidays=frozenset()) -> Calendar:
+    """LOOSE with the calendar pinned to plain weekdays (minus ``holidays``): these counts
+    are about counting publication days back, not about the mainland holidays."""
+    rules = CalendarRules(rule="weekdays", holidays=frozenset(holidays))
+    return Calendar(LOOSE.model_copy(update={"calendar": rules}))
+
+
+def test_window_counts_publication_days_back_from_today():
+    weekdays = _weekdays()
+    assert weekdays.publication_days_before(dt.date(2026, 1, 6), 5) == dt.date(2025, 12, 31)
+    assert weekdays.publication_days_before(dt.date(2026, 1, 10), 1) == dt.date(2026, 1, 9)
+    assert weekdays.publication_days_before(dt.date(2026, 1, 12), 3) == dt.date(2026, 1, 8)
+    with_holiday = _weekdays({dt.date(2026, 1, 1)})
+    assert with_holiday.publication_days_before(dt.date(2026, 1, 6), 5) == dt.date(2025, 12, 30)
+    # The mainland calendar in force: 1 and 2 Jan 2026 are holidays, so 5 days back from
+    # 6 Jan are 6 and 5 Jan and 31, 30 and 29 Dec; Sunday 4 Jan, a make-up working day, is
+    # not a publication day either.
+    mainland = Calendar(LOOSE)
+    assert mainland.publication_days_before(dt.date(2026, 1, 6), 5) == dt.date(2025, 12, 29)
+    assert mainland.publication_days_before(dt.date(2026, 1, 4), 1) == dt.date(2025, 12, 31)
 
 
 def test_late_trade_inside_the_window_restates_and_publishes_notices(published, tmp_path):
     engine, catalogue, catalogue_path, database_url = published
-    late = "LATE1,COTTON,2026-01-02T11:00:00+08:00,14100,3,CNY,t"
-    _late_trade(engine, catalogue, tmp_path, late, JAN2)
+    _late_trade(engine, catalogue, tmp_path, LATE, JAN5)
 
     with session_scope(engine) as session:
-        report = sweep(session, SWEPT_AT, window_days=5, methodology=LOOSE)
-    assert report.window_start == dt.date(2025, 12, 31)
+        report = sweep(session, SWEPT_AT, window_days=5, calendar=Calendar(LOOSE))
+    # Five publication days back from 7 Jan: 7, 6, 5 Jan, 31 and 30 Dec.
+    assert report.window_start == dt.date(2025, 12, 30)
     assert report.marks >= 1 and report.expired == 0
-    by_code = {c.index_code: c for c in report.corrections}
+    by_code = {c.index: c for c in report.corrections}
     assert set(by_code) == {"TEST", "TEST-AGR", "COTTON"}
-    assert all(c.date == JAN2 for c in report.corrections)
+    assert all(c.date == JAN5 for c in report.corrections)
     assert by_code["TEST"].old_value == pytest.approx(OLD, rel=1e-12)
     assert by_code["TEST"].new_value == pytest.approx(NEW, rel=1e-12)
     assert by_code["COTTON"].new_value == pytest.approx(920.0, rel=1e-12)
-    assert "COTTON 2026-01-02" in by_code["TEST"].reason
+    assert "COTTON 2026-01-05" in by_code["TEST"].reason
 
     with session_scope(engine) as session:
         assert (
@@ -127,7 +149,9 @@ def test_late_trade_inside_the_window_restates_and_publishes_notices(published, 
         )
         assert session.scalar(select(func.count()).select_from(Correction)) == 3
     with session_scope(engine) as session:
-        again = sweep(session, SWEPT_AT + dt.timedelta(hours=1), window_days=5, methodology=LOOSE)
+        again = sweep(
+            session, SWEPT_AT + dt.timedelta(hours=1), window_days=5, calendar=Calendar(LOOSE)
+        )
     assert again.corrections == []
 
     settings = Settings(database_url=database_url, catalogue_path=catalogue_path)
@@ -136,13 +160,13 @@ def test_late_trade_inside_the_window_restates_and_publishes_notices(published, 
         before = client.get(
             url,
             params={
-                "start": JAN2,
-                "end": JAN2,
+                "start": JAN5,
+                "end": JAN5,
                 "as_of": (SWEPT_AT - dt.timedelta(seconds=1)).isoformat(),
             },
         ).json()
         after = client.get(
-            url, params={"start": JAN2, "end": JAN2, "as_of": SWEPT_AT.isoformat()}
+            url, params={"start": JAN5, "end": JAN5, "as_of": SWEPT_AT.isoformat()}
         ).json()
         assert [(p["value"], p["status"]) for p in before["points"]] == [
             (pytest.approx(OLD, rel=1e-12), "final")
@@ -154,7 +178,7 @@ def test_late_trade_inside_the_window_restates_and_publishes_notices(published, 
 
         notices = client.get("/v1/corrections", params={"since": SWEPT_AT.isoformat()}).json()
         test_notice = next(n for n in notices["corrections"] if n["index"] == "TEST")
-        assert test_notice["date"] == "2026-01-02"
+        assert test_notice["date"] == "2026-01-05"
         assert test_notice["old_value"] == pytest.approx(OLD, rel=1e-12)
         assert test_notice["new_value"] == pytest.approx(NEW, rel=1e-12)
         assert (test_notice["old_vintage"], test_notice["new_vintage"]) == (1, 2)
@@ -164,12 +188,12 @@ def test_late_trade_inside_the_window_restates_and_publishes_notices(published, 
         )
         assert later.json()["corrections"] == []
 
-        vintages = client.get("/v1/indices/TEST/vintages", params={"date": JAN2}).json()["vintages"]
+        vintages = client.get("/v1/indices/TEST/vintages", params={"date": JAN5}).json()["vintages"]
         assert [(v["vintage"], v["status"]) for v in vintages] == [(1, "final"), (2, "restated")]
         assert vintages[0]["superseded_at"] == vintages[1]["published_at"]
         known_then = client.get(
             "/v1/indices/TEST/vintages",
-            params={"date": JAN2, "as_of": (SWEPT_AT - dt.timedelta(seconds=1)).isoformat()},
+            params={"date": JAN5, "as_of": (SWEPT_AT - dt.timedelta(seconds=1)).isoformat()},
         ).json()["vintages"]
         assert [(v["vintage"], v["superseded_at"]) for v in known_then] == [(1, None)]
 
@@ -177,9 +201,9 @@ def test_late_trade_inside_the_window_restates_and_publishes_notices(published, 
             "/v1/changes", params={"updated_after": FIXED_AT.isoformat(), "kind": "index"}
         ).json()
         assert sorted((c["code"], c["date"], c["status"]) for c in changes["changes"]) == [
-            ("COTTON", "2026-01-02", "restated"),
-            ("TEST", "2026-01-02", "restated"),
-            ("TEST-AGR", "2026-01-02", "restated"),
+            ("COTTON", "2026-01-05", "restated"),
+            ("TEST", "2026-01-05", "restated"),
+            ("TEST-AGR", "2026-01-05", "restated"),
         ]
 
 
@@ -189,9 +213,13 @@ def test_late_trade_before_the_window_is_not_restated(published, tmp_path):
     _late_trade(engine, catalogue, tmp_path, late, dt.date(2025, 12, 30))
     with session_scope(engine) as session:
         report = sweep(
-            session, dt.datetime(2026, 1, 8, 9, 0, tzinfo=dt.UTC), window_days=3, methodology=LOOSE
+            session,
+            dt.datetime(2026, 1, 9, 9, 0, tzinfo=dt.UTC),
+            window_days=3,
+            calendar=Calendar(LOOSE),
         )
-    assert report.window_start == dt.date(2026, 1, 6)
+    # Three publication days back from 9 Jan: 9, 8, 7 Jan (after the last published day).
+    assert report.window_start == dt.date(2026, 1, 7)
     assert report.expired == 1 and report.corrections == []
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(Correction)) == 0

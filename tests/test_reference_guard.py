@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from bcpi.catalogue import Catalogue, load_catalogue, parse_catalogue
-from bcpi.cli import app as cli
-from bcpi.errors import ReferenceDataConflict
-from bcpi.settings import Settings
-from ingest.service import ingest_file
+from cli.main import app as cli
+from core.catalogue import Catalogue, load_catalogue, parse_catalogue
+from core.errors import ReferenceDataConflict
+from core.settings import Settings
+from ingest.files import ingest_file
 from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
@@ -283,7 +283,7 @@ def test_a_refused_catalogue_changes_nothing(store):
 
 def test_cli_reports_the_conflict_without_a_traceback(store, database_url, monkeypatch):
     publish(store, "TEST")
-    monkeypatch.setattr("bcpi.cli.load_catalogue", lambda path: edited(*BASE_VALUE))
+    monkeypatch.setattr("cli.common.load_catalogue", lambda path: edited(*BASE_VALUE))
     result = CliRunner().invoke(cli, ["db", "upgrade", "--database-url", database_url])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: index TEST: ")
@@ -293,7 +293,7 @@ def test_cli_reports_the_conflict_without_a_traceback(store, database_url, monke
 
 def test_the_scheduler_refuses_to_start_on_a_conflict(store, database_url, monkeypatch):
     publish(store, "TEST")
-    monkeypatch.setattr("bcpi.cli.load_catalogue", lambda path: edited(*BASE_VALUE))
+    monkeypatch.setattr("cli.common.load_catalogue", lambda path: edited(*BASE_VALUE))
     monkeypatch.setattr(
         "scheduler.service.SchedulerService.serve_forever",
         lambda self: pytest.fail("the scheduler started despite the conflict"),

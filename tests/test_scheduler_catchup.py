@@ -1,5 +1,5 @@
 """The scheduler under a simulated clock: a month with Chinese holidays inside, and a
-restart after three missed trading days."""
+restart after three missed publication days."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bcpi.settings import Settings
-from index.service import compute
+from core.settings import Settings
+from publication.fixing import compute
 from scheduler.jobs import JOBS
 from scheduler.runner import Runner
 from scheduler.service import SchedulerService
 from store import models
 from store.db import session_scope
-from store.models_ops import JobRun
+from store.models import JobRun
 from tests.scheduler_support import ingest_days
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -31,10 +31,12 @@ def _span(first: dt.date, last: dt.date) -> list[dt.date]:
 
 # From the State Council's 2026 notice: Mid-Autumn Festival (25-27 Sep), National Day
 # (1-7 Oct) with make-up working days on Sunday 20 September and Saturday 10 October.
+# Methodology 2025.2 publishes on mainland exchange days: weekdays that are not holidays;
+# the exchanges stay shut on make-up working days, so those are not publication days.
 MONTH = _span(D(2026, 9, 14), D(2026, 10, 16))
 HOLIDAYS = {D(2026, 9, 25), *_span(D(2026, 10, 1), D(2026, 10, 7))}
 MAKE_UP_DAYS = {D(2026, 9, 20), D(2026, 10, 10)}
-TRADING_DAYS = [d for d in MONTH if d in MAKE_UP_DAYS or (d.weekday() < 5 and d not in HOLIDAYS)]
+PUBLICATION_DAYS = [d for d in MONTH if d.weekday() < 5 and d not in HOLIDAYS]
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ def _final_values(engine) -> dict[dt.date, list[tuple[str, int]]]:
     return out
 
 
-def test_a_month_with_holidays_has_one_final_fixing_per_trading_day_and_none_on_holidays(
+def test_a_month_with_holidays_has_one_final_fixing_per_publication_day_and_none_on_holidays(
     month_of_trades, catalogue
 ):
     engine = month_of_trades
@@ -74,23 +76,24 @@ def test_a_month_with_holidays_has_one_final_fixing_per_trading_day_and_none_on_
         clock[0] += dt.timedelta(minutes=15)
 
     fixed_days = [r.slot.astimezone(BEIJING).date() for r in ran]
-    assert fixed_days == TRADING_DAYS
+    assert fixed_days == PUBLICATION_DAYS
     assert all(r.slot.astimezone(BEIJING).time() == dt.time(15) for r in ran)
     with session_scope(engine) as session:
         runs = session.execute(select(JobRun.slot, JobRun.outcome, JobRun.attempts)).all()
-    assert sorted(s.astimezone(BEIJING).date() for s, _, _ in runs) == TRADING_DAYS
+    assert sorted(s.astimezone(BEIJING).date() for s, _, _ in runs) == PUBLICATION_DAYS
     assert {(outcome, attempts) for _, outcome, attempts in runs} == {("succeeded", 1)}
 
     values = _final_values(engine)
     n_indices = len(catalogue.index_definitions())
-    for day in TRADING_DAYS:
+    for day in PUBLICATION_DAYS:
         assert sorted(values.get(day, [])) == [("final", 1)] * n_indices, day
     published_month_days = {d for d in values if d >= MONTH[0]}
-    assert published_month_days == set(TRADING_DAYS)
+    assert published_month_days == set(PUBLICATION_DAYS)
     assert not published_month_days & HOLIDAYS
+    assert not published_month_days & MAKE_UP_DAYS
 
 
-def test_a_scheduler_stopped_for_three_trading_days_catches_up_their_fixings_in_order(
+def test_a_scheduler_stopped_for_three_publication_days_catches_up_their_fixings_in_order(
     month_of_trades,
 ):
     engine = month_of_trades
@@ -99,7 +102,7 @@ def test_a_scheduler_stopped_for_three_trading_days_catches_up_their_fixings_in_
     first = Runner(engine, settings, holder="before", jobs=(FIXING,), clock=lambda: clock[0])
     assert [r.slot.astimezone(BEIJING).date() for r in first.run_due()] == [
         d
-        for d in TRADING_DAYS
+        for d in PUBLICATION_DAYS
         if D(2026, 10, 5) <= d <= D(2026, 10, 12)  # the horizon
     ]
     # Stopped on Monday evening; back on Friday morning: Tue, Wed and Thu were missed.

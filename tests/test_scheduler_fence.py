@@ -9,7 +9,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from bcpi.errors import BcpiError
+from core.errors import BcpiError
 from scheduler.runs import (
     FAILED,
     RUNNING,
@@ -20,7 +20,7 @@ from scheduler.runs import (
     still_due,
 )
 from store.db import make_engine, session_scope
-from store.models_ops import JobRun
+from store.models import JobRun
 from tests.scheduler_support import witness, witness_metadata
 
 SLOT = dt.datetime(2026, 11, 26, 7, 0, tzinfo=dt.UTC)

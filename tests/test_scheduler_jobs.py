@@ -6,13 +6,12 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from bcpi.settings import Settings
-from index.service import compute
+from core.settings import Settings
+from publication.fixing import compute
 from scheduler.jobs import JOBS
 from scheduler.runner import Runner
 from store.db import session_scope
-from store.models_methodology import IndexDailyOHLC, IntradayIndexValue
-from store.models_ops import JobRun
+from store.models import IndexDailyOHLC, IntradayIndexValue, JobRun
 from tests.scheduler_support import BEIJING, ingest_days
 
 BASE = dt.date(2025, 1, 2)
@@ -70,7 +69,7 @@ def test_the_sweep_and_the_rebalance_jobs_run_their_services(engine, catalogue, 
     with session_scope(engine) as session:
         compute(session, BASE, DAY, now=dt.datetime.combine(DAY, dt.time(16), BEIJING))
     settings = Settings(catchup_horizon_days=3)
-    # 2025-11-03: the first trading day from 1 November (a Saturday): the announcement.
+    # 2025-11-03: the first publication day from 1 November (a Saturday): the announcement.
     clock = [dt.datetime(2025, 11, 3, 8, 30, tzinfo=BEIJING)]
     runner = Runner(
         engine,
@@ -91,10 +90,14 @@ def test_the_sweep_and_the_rebalance_jobs_run_their_services(engine, catalogue, 
     assert announced["status"] == "announced" and announced["effective_from"] == "2026-01-01"
     assert abs(sum(announced["weights"].values()) - 1) < 1e-9
 
-    clock[0] = dt.datetime(2026, 1, 4, 9, 0, tzinfo=BEIJING)  # Sunday 4 January: worked
+    # 1-3 January 2026 are holidays; Sunday 4 January is a make-up working day, but the
+    # mainland exchanges are shut: the weights apply from Monday 5 January.
+    clock[0] = dt.datetime(2026, 1, 4, 9, 0, tzinfo=BEIJING)
+    assert runner.run_due(["rebalance_apply"]) == []
+    clock[0] = dt.datetime(2026, 1, 5, 9, 0, tzinfo=BEIJING)
     applied = runner.run_due(["rebalance_apply"])
     assert [(r.job, r.outcome) for r in applied] == [("rebalance_apply", "succeeded")]
-    assert applied[0].slot.astimezone(BEIJING).date() == dt.date(2026, 1, 4)
+    assert applied[0].slot.astimezone(BEIJING).date() == dt.date(2026, 1, 5)
     with session_scope(engine) as session:
         jobs = dict(session.execute(select(JobRun.job, func.count()).group_by(JobRun.job)).all())
     assert jobs == {"restatement_sweep": 3, "rebalance_announce": 1, "rebalance_apply": 1}

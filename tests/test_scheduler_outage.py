@@ -14,9 +14,10 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from bcpi.calendar import TradingCalendar
-from bcpi.settings import Settings
-from scheduler.jobs import intraday_trigger
+from core.calendar import Calendar, CalendarOverrides
+from core.methodology import in_force
+from core.settings import Settings
+from publication.schedule import intraday_slots
 from scheduler.service import SchedulerService
 from store.bootstrap import prepare_database
 from store.db import make_engine
@@ -40,19 +41,22 @@ def _latest(engine) -> dt.datetime:
 
 
 def test_a_database_outage_is_survived_and_its_slots_caught_up(
-    postgres_url, postgres_admin_url, catalogue, caplog
+    postgres_url, postgres_admin_url, catalogue, caplog, tmp_path
 ):
     engine = make_engine(postgres_url)
     prepare_database(engine, catalogue)
     witness_metadata.create_all(engine)
     today = dt.datetime.now(BEIJING).date()
     days = [today, today + dt.timedelta(days=1)]
+    # Today and tomorrow are publication days, whatever the calendar says (the override file).
+    calendar_file = tmp_path / "calendar.toml"
+    calendar_file.write_text(f"working_days = [{', '.join(d.isoformat() for d in days)}]\n")
     settings = Settings(
         database_url=postgres_url,
         trading_hours="00:00-24:00",
         intraday_interval_seconds=0.2,
         heartbeat_seconds=0.5,
-        calendar_extra_working_days=days,
+        calendar_file=calendar_file,
     )
     database = make_url(postgres_url).database
     service = SchedulerService(engine, settings, jobs=(witness_job(dt.timedelta(seconds=60)),))
@@ -96,8 +100,10 @@ def test_a_database_outage_is_survived_and_its_slots_caught_up(
 
     per_slot = Counter(slot for slot, _ in witness_rows(engine))
     assert max(per_slot.values()) == 1
-    calendar = TradingCalendar(extra_working_days=frozenset(days))
-    expected = list(intraday_trigger(settings, calendar).slots(min(per_slot), max(per_slot)))
+    calendar = Calendar(
+        in_force(), CalendarOverrides(working_days=frozenset(days)), settings.sessions
+    )
+    expected = list(intraday_slots(settings, calendar).slots(min(per_slot), max(per_slot)))
     assert sorted(per_slot) == expected
     assert min(per_slot) < down_at < up_at < max(per_slot)  # the outage is inside the run
     messages = " ".join(r.getMessage() for r in caplog.records)

@@ -11,7 +11,6 @@ length of the run (e.g. 3000 for a ten-minute soak).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import signal
 import subprocess
@@ -24,12 +23,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bcpi.calendar import TradingCalendar
-from bcpi.settings import Settings
-from scheduler.jobs import intraday_trigger
+from core.calendar import Calendar, CalendarOverrides
+from core.methodology import in_force
+from core.settings import Settings
+from publication.schedule import intraday_slots
 from store.bootstrap import prepare_database
 from store.db import make_engine
-from store.models_ops import JobRun
+from store.models import JobRun
 from tests.scheduler_support import witness, witness_metadata, witness_rows
 
 pytestmark = pytest.mark.postgres
@@ -62,6 +62,10 @@ def test_three_schedulers_run_each_slot_once_through_a_leader_kill(
     prepare_database(engine, catalogue)
     witness_metadata.create_all(engine)
     today = dt.datetime.now(BEIJING).date()
+    days = [today, today + dt.timedelta(days=1)]
+    # Today and tomorrow are publication days, whatever the calendar says (the override file).
+    calendar_file = tmp_path / "calendar.toml"
+    calendar_file.write_text(f"working_days = [{', '.join(d.isoformat() for d in days)}]\n")
     stall_file = tmp_path / "stalled"
     env = {
         **os.environ,
@@ -69,9 +73,7 @@ def test_three_schedulers_run_each_slot_once_through_a_leader_kill(
         "BCPI_TRADING_HOURS": "00:00-24:00",
         "BCPI_INTRADAY_INTERVAL_SECONDS": str(SLOT_SECONDS),
         "BCPI_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
-        "BCPI_CALENDAR_EXTRA_WORKING_DAYS": json.dumps(
-            [today.isoformat(), (today + dt.timedelta(days=1)).isoformat()]
-        ),
+        "BCPI_CALENDAR_FILE": str(calendar_file),
         "BCPI_TEST_JOBS": "witness",
         "BCPI_TEST_STALL_FILE": str(stall_file),
         "BCPI_TEST_STALL_AFTER": str(SLOTS // 2),
@@ -109,8 +111,10 @@ def test_three_schedulers_run_each_slot_once_through_a_leader_kill(
     assert len(per_slot) >= SLOTS
 
     settings = Settings(trading_hours="00:00-24:00", intraday_interval_seconds=SLOT_SECONDS)
-    calendar = TradingCalendar(extra_working_days=frozenset({today, today + dt.timedelta(1)}))
-    expected = list(intraday_trigger(settings, calendar).slots(min(per_slot), max(per_slot)))
+    calendar = Calendar(
+        in_force(), CalendarOverrides(working_days=frozenset(days)), settings.sessions
+    )
+    expected = list(intraday_slots(settings, calendar).slots(min(per_slot), max(per_slot)))
     assert sorted(per_slot) == expected  # no slot lost, before, during or after the kill
 
     by_pid = Counter(pid for _, pid in rows)

@@ -3,6 +3,9 @@ document did not describe."""
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -69,3 +72,16 @@ def test_documented_errors_are_the_answers_given(client):
             if path.startswith(("/v1/trades", "/v1/feeds", "/v1/ops")):
                 assert {"401", "403"} <= set(operation["responses"]), (method, path)
                 assert {} not in operation["security"], (method, path)
+
+
+def test_the_calendar_answers_this_year_by_default(client):
+    # Found by the schema fuzzing: GET /v1/calendar without ``year`` was a 500 (the
+    # default handed the calendar today's date where it takes a year).
+    this_year = dt.datetime.now(ZoneInfo("Asia/Shanghai")).year
+    answer = client.get("/v1/calendar", headers={"X-API-Key": client.keys.read})
+    assert answer.status_code == 200, answer.text
+    explicit = client.get(
+        "/v1/calendar", params={"year": this_year}, headers={"X-API-Key": client.keys.read}
+    )
+    assert answer.json()["year"] == this_year
+    assert answer.json() == explicit.json()

@@ -9,7 +9,7 @@ from api.answers import SERIES_FORMATS, series_response, series_spec
 from api.deps import ReadSessionDep
 from api.params import SeriesQueryDep
 from api.schemas import AssessmentSeries
-from bcpi.errors import UnknownCommodity
+from core.errors import UnknownCommodity
 from store import models
 
 router = APIRouter(prefix="/v1/assessments", tags=["assessments"])

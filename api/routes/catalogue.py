@@ -9,8 +9,8 @@ from api.deps import ReadSessionDep
 from api.params import AsOf, instant
 from api.schemas import CommodityInfo, Constituent, IndexDetail, IndexInfo, LatestValue
 from api.series import known_at
-from bcpi.errors import UnknownIndex
-from index.methodology import METHODOLOGY_VERSION
+from core.errors import UnknownIndex
+from core.methodology import in_force
 from store import models
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
@@ -95,7 +95,7 @@ def index_detail(code: str, session: ReadSessionDep, as_of: AsOf = None) -> Inde
     constant = (rationale or {}).get("normalising_constant")
     return IndexDetail(
         **IndexInfo.model_validate(definition, from_attributes=True).model_dump(),
-        methodology_version=latest.methodology_version if latest else METHODOLOGY_VERSION,
+        methodology_version=latest.methodology_version if latest else in_force().version,
         normalising_constant=float(constant) if constant is not None else None,
         constituents=[
             Constituent(

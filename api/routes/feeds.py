@@ -6,163 +6,29 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
-from sqlalchemy import func, literal_column, select, union_all
-from sqlalchemy.orm import Session
 
 from api.auth import AdminPrincipal
-from api.deps import SessionDep, SettingsDep
+from api.deps import CalendarDep, SessionDep
 from api.params import EARLIEST, LATEST
-from bcpi.errors import InvalidRange
-from ingest.rules import day_bounds
-from store import models
-from store.models_feeds import TradeRevision
+from core.errors import InvalidRange
+from ingest.health import FeedHealth, feed_health
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
-MAX_GAP_RANGES = 20
-
-
-class SequenceHealth(BaseModel):
-    first: int | None
-    last: int | None
-    messages: int
-    duplicates: int
-    gaps: int
-    missing: int
-    gap_ranges: list[tuple[int, int]]
-
-
-class ExchangeHealth(BaseModel):
-    code: str
-    name: str
-    last_batch_at: dt.datetime | None
-    batches: int
-    rows: int
-    accepted: int
-    duplicates: int
-    rejected: int
-    held: int
-    trades: int
-    rejection_rate: float | None
-    rejections_by_reason: dict[str, int]
-    seq: SequenceHealth
-
-
-class FeedHealth(BaseModel):
-    date: dt.date
-    timezone: str
-    exchanges: list[ExchangeHealth]
-
-
-def _sequence(session: Session, batch_ids) -> SequenceHealth:
-    """Gaps in the exchange's ``seq`` over the day's trades, cancels and amends."""
-    seqs = union_all(
-        select(models.Trade.seq.label("seq")).where(
-            models.Trade.batch_id.in_(batch_ids), models.Trade.seq.is_not(None)
-        ),
-        select(TradeRevision.seq.label("seq")).where(
-            TradeRevision.batch_id.in_(batch_ids), TradeRevision.seq.is_not(None)
-        ),
-    ).subquery()
-    first, last, messages, distinct = session.execute(
-        select(
-            func.min(seqs.c.seq),
-            func.max(seqs.c.seq),
-            func.count(),
-            func.count(func.distinct(seqs.c.seq)),
-        )
-    ).one()
-    ordered = select(
-        seqs.c.seq, func.lag(seqs.c.seq).over(order_by=seqs.c.seq).label("previous")
-    ).subquery()
-    gap = ordered.c.seq - ordered.c.previous - literal_column("1")
-    gaps, missing = session.execute(
-        select(func.count(), func.coalesce(func.sum(gap), 0)).where(gap > 0)
-    ).one()
-    ranges = session.execute(
-        select(ordered.c.previous + 1, ordered.c.seq - 1)
-        .where(gap > 0)
-        .order_by(ordered.c.seq)
-        .limit(MAX_GAP_RANGES)
-    ).all()
-    return SequenceHealth(
-        first=first,
-        last=last,
-        messages=messages,
-        duplicates=messages - distinct,
-        gaps=gaps,
-        missing=int(missing),
-        gap_ranges=[(int(a), int(b)) for a, b in ranges],
-    )
-
 
 @router.get("/health", response_model=FeedHealth, summary="Per-exchange feed health")
-def feed_health(
+def health(
     _admin: AdminPrincipal,
     session: SessionDep,
-    settings: SettingsDep,
+    calendar: CalendarDep,
     date: Annotated[
-        dt.date | None, Query(description="Trading day (default: today in the index's zone)")
+        dt.date | None, Query(description="The day (default: today in the index's zone)")
     ] = None,
 ) -> FeedHealth:
     """For each exchange: its last batch, and for the day's batches the rows received,
     accepted, duplicate, rejected (rate and reasons) and held, the trades stored, and gaps
     in the exchange's sequence numbers."""
-    day = date or dt.datetime.now(settings.zone).date()
+    day = date or calendar.today()
     if not EARLIEST.date() <= day < LATEST.date():
         raise InvalidRange(f"date must be between {EARLIEST:%Y} and {LATEST:%Y}", field="date")
-    start, stop = day_bounds(day, settings.timezone)
-    out = []
-    for exchange in session.scalars(select(models.Exchange).order_by(models.Exchange.code)):
-        last_batch_at = session.scalar(
-            select(func.max(models.IngestBatch.received_at)).where(
-                models.IngestBatch.exchange_id == exchange.id
-            )
-        )
-        batches = session.scalars(
-            select(models.IngestBatch).where(
-                models.IngestBatch.exchange_id == exchange.id,
-                models.IngestBatch.received_at >= start,
-                models.IngestBatch.received_at < stop,
-            )
-        ).all()
-        ids = [b.id for b in batches]
-        reasons: dict[str, int] = {}
-        for b in batches:
-            for code, count in (b.rejections_by_reason or {}).items():
-                reasons[code] = reasons.get(code, 0) + int(count)
-        rows = sum(b.rows_total for b in batches)
-        rejected = sum(b.rejected for b in batches)
-        batch_ids = select(models.IngestBatch.id).where(
-            models.IngestBatch.exchange_id == exchange.id,
-            models.IngestBatch.received_at >= start,
-            models.IngestBatch.received_at < stop,
-        )
-        trades = (
-            session.scalar(
-                select(func.count())
-                .select_from(models.Trade)
-                .where(models.Trade.batch_id.in_(batch_ids))
-            )
-            if ids
-            else 0
-        )
-        out.append(
-            ExchangeHealth(
-                code=exchange.code,
-                name=exchange.name,
-                last_batch_at=last_batch_at,
-                batches=len(batches),
-                rows=rows,
-                accepted=sum(b.accepted for b in batches),
-                duplicates=sum(b.duplicates for b in batches),
-                rejected=rejected,
-                held=sum(b.held for b in batches),
-                trades=trades,
-                rejection_rate=rejected / rows if rows else None,
-                rejections_by_reason=dict(sorted(reasons.items())),
-                seq=_sequence(session, batch_ids),
-            )
-        )
-    return FeedHealth(date=day, timezone=settings.timezone, exchanges=out)
+    return feed_health(session, calendar, day)

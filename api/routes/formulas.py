@@ -19,23 +19,16 @@ from api.formats import MEDIA_TYPES, negotiate, render
 from api.params import AsOf, date_range, instant
 from api.schemas import FormulaAnswer
 from api.series import known_at
-from bcpi.errors import InvalidRange, UnknownCommodity
+from core.errors import InvalidInput, InvalidRange, UnknownCommodity
+from index.formulas import FORMULAS
 from store import models
 
 router = APIRouter(prefix="/v1/formulas", tags=["formulas"])
 
-FORMULA_NAMES = (
-    "laspeyres",
-    "paasche",
-    "fisher",
-    "tornqvist",
-    "walsh",
-    "jevons",
-    "dutot",
-    "carli",
-    "geks",
-)
+FORMULA_NAMES = (*FORMULAS, "geks")
 MAX_COMMODITIES = 200
+QUERY_NAMES = {"base_period": "base"}
+"""The formula library's argument names that the query calls otherwise."""
 
 
 def _prices(session, ids: dict[str, int], start, end, as_of) -> pl.DataFrame:
@@ -120,10 +113,14 @@ def formula_index(
     data = _prices(session, ids, start, end, as_of)
     if data.is_empty():
         raise InvalidRange("no assessments of these commodities in the range", field="commodities")
-    if formula == "geks":
-        result = formulas.geks(data, geks_base, window, splice)
-    else:
-        result = formulas.compute(data, formula, method, base)
+    try:
+        if formula == "geks":
+            result = formulas.geks(data, geks_base, window, splice)
+        else:
+            result = formulas.compute(data, formula, method, base)
+    except InvalidInput as exc:  # name the query parameter the caller sent
+        field = QUERY_NAMES.get(exc.field, exc.field)
+        raise InvalidInput(field, exc.reason) from exc
     fmt = negotiate(format, request.headers.get("accept"))
     envelope = {
         "formula": formula,

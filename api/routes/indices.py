@@ -9,12 +9,12 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from api.answers import SERIES_FORMATS, series_response, series_spec
-from api.deps import ReadSessionDep
+from api.deps import CalendarDep, ReadSessionDep
 from api.explain import explain
 from api.params import AsOf, SeriesQueryDep, instant
 from api.routes.catalogue import definition_by_code, latest_value
 from api.schemas import Explanation, LatestValue, Series, Vintage, Vintages
-from bcpi.errors import NotPublished
+from core.errors import NotPublished
 from store import models
 
 router = APIRouter(prefix="/v1/indices", tags=["indices"])
@@ -84,6 +84,8 @@ def vintages(code: str, date: Day, session: ReadSessionDep, as_of: AsOf = None) 
     response_model=Explanation,
     summary="Why a value is what it is: constituents, weights, assessments, trades, exclusions",
 )
-def explain_value(code: str, date: Day, session: ReadSessionDep, as_of: AsOf = None):
+def explain_value(
+    code: str, date: Day, session: ReadSessionDep, calendar: CalendarDep, as_of: AsOf = None
+):
     definition = definition_by_code(session, code)
-    return explain(session, definition, date, instant("as_of", as_of))
+    return explain(session, definition, date, instant("as_of", as_of), calendar)

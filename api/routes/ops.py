@@ -7,37 +7,23 @@ import functools
 from typing import Annotated, Any
 
 from alembic.runtime.migration import MigrationContext
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session
 
 from api.auth import AdminPrincipal
+from api.deps import CalendarDep, ReadSessionDep, SettingsDep
 from api.metrics import RequestMetrics, exposition, fixing_overdue
 from api.params import instant
-from bcpi.calendar import TradingCalendar, calendar_from_settings
-from bcpi.errors import BcpiError
-from bcpi.settings import Settings
-from scheduler.jobs import JOBS
+from core.errors import BcpiError
+from core.settings import Settings
+from publication.schedule import EVENTS
 from store.migrate import head_revisions
-from store.models_ops import JobRun, SchedulerInstance
+from store.models import JobRun, SchedulerInstance
 
 router = APIRouter(tags=["operations"])
-
-
-def _sessions(request: Request):
-    """Reads go through the read engine where the app has one (no write lock on SQLite)."""
-    return getattr(request.app.state, "read_sessions", None) or request.app.state.sessions
-
-
-def _read_session(request: Request):
-    with _sessions(request)() as session:
-        yield session
-
-
-ReadSession = Annotated[Session, Depends(_read_session)]
 
 
 @functools.cache
@@ -45,22 +31,16 @@ def _heads() -> frozenset[str]:
     return frozenset(head_revisions())
 
 
-def _calendar(request: Request) -> TradingCalendar:
-    return request.app.state.trading_calendar
-
-
 @router.get(
     "/readyz",
     summary="Ready: database, migrations, last fixing",
     responses={503: {"description": "not ready: the failing checks are named"}},
 )
-def readyz(request: Request) -> JSONResponse:
-    settings: Settings = request.app.state.settings
-    calendar = _calendar(request)
+def readyz(request: Request, settings: SettingsDep, calendar: CalendarDep) -> JSONResponse:
     now = dt.datetime.now(dt.UTC)
     checks: dict[str, dict[str, Any]] = {}
     try:
-        with _sessions(request)() as session:
+        with request.app.state.read_sessions() as session:
             session.execute(text("SELECT 1"))
             checks["database"] = {"ok": True}
             current = set(MigrationContext.configure(session.connection()).get_current_heads())
@@ -74,7 +54,7 @@ def readyz(request: Request) -> JSONResponse:
             checks["fixing"] = {"ok": not overdue, **facts}
     except Exception as exc:
         checks["database"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
-    checks["calendar"] = {"ok": True, **calendar.status(now.astimezone(settings.zone).date())}
+    checks["calendar"] = {"ok": True, **calendar.status(calendar.local_date(now))}
     ready = all(check["ok"] for check in checks.values()) and len(checks) == 4
     return JSONResponse(
         {"status": "ready" if ready else "not_ready", "checks": checks},
@@ -83,8 +63,8 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(request: Request) -> Response:
-    body = exposition(_sessions(request), request.app.state.settings, _calendar(request))
+def metrics(request: Request, settings: SettingsDep, calendar: CalendarDep) -> Response:
+    body = exposition(request.app.state.read_sessions, settings, calendar)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
@@ -149,8 +129,9 @@ def _run_out(row: JobRun) -> JobRunOut:
     summary="Scheduler processes, each job's next slot and the latest runs (admin key)",
 )
 def ops_jobs(
-    request: Request,
-    session: ReadSession,
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    calendar: CalendarDep,
     _admin: AdminPrincipal,
     job: Annotated[str | None, Query(description="Only this job")] = None,
     outcome: Annotated[
@@ -159,9 +140,7 @@ def ops_jobs(
     since: Annotated[dt.datetime | None, Query(description="Slots from this instant")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> OpsJobs:
-    settings: Settings = request.app.state.settings
-    calendar = _calendar(request)
-    names = [j.name for j in JOBS]
+    names = [e.name for e in EVENTS]
     if job is not None and job not in names:
         raise BcpiError(f"no job {job!r}; jobs are {', '.join(names)}", job=job)
     if since is not None and since.tzinfo is None:
@@ -183,16 +162,16 @@ def ops_jobs(
         for row in session.scalars(select(SchedulerInstance).order_by(SchedulerInstance.started_at))
     ]
     jobs = []
-    for spec in JOBS:
-        trigger = spec.trigger(settings, calendar)
+    for spec in EVENTS:
+        schedule = spec.slots(settings, calendar)
         last = session.scalar(
             select(JobRun).where(JobRun.job == spec.name).order_by(JobRun.slot.desc()).limit(1)
         )
-        upcoming = trigger.first_at_or_after(now)
+        upcoming = schedule.first_at_or_after(now)
         jobs.append(
             JobOut(
                 job=spec.name,
-                trigger=str(trigger),
+                trigger=str(schedule),
                 next_slot=upcoming.astimezone(dt.UTC) if upcoming else None,
                 last_run=_run_out(last) if last else None,
             )
@@ -215,6 +194,5 @@ def ops_jobs(
 
 def install_operations(app: FastAPI, settings: Settings) -> None:
     """Readiness, metrics, job runs, and request metrics for every route."""
-    app.state.trading_calendar = calendar_from_settings(settings)
     app.add_middleware(RequestMetrics)
     app.include_router(router)

@@ -2,8 +2,9 @@
 
 The stream polls the database (``publication_state.version`` first, so an idle poll is one
 tiny query) and so sees what any process publishes: the scheduler's intraday provisional
-values, the fixing's final values and restatements. Each event's ``id`` is the vintage's
-id; a client that reconnects with ``Last-Event-ID`` receives what it missed.
+values, the fixing's final values, restatements and withdrawals (a ``null`` value). Each
+event's ``id`` is the vintage's id; a client that reconnects with ``Last-Event-ID``
+receives what it missed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine, func, select
 
 from store import models
-from store.models_publication import PublicationState
+from store.models import PublicationState
 
 router = APIRouter(prefix="/v1", tags=["live"])
 
@@ -77,7 +78,7 @@ def _event(value: dict) -> bytes:
 
 @router.get(
     "/stream",
-    summary="Server-sent events: each new provisional, final and restated index value",
+    summary="Server-sent events: each new provisional, final, restated or withdrawn value",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )

@@ -1,43 +1,33 @@
 """Exchange trade push: ``POST /v1/trades`` and single-trade cancel, amend and lookup.
 
 The body is read as it streams in, counting bytes (and decompressed bytes for gzip), so
-an oversize body is refused with 413 without being read whole. Parsing, validation and
-storage run in a worker thread; the answer is sent only after the transaction (batch,
-trades, idempotency record) has committed and the raw bytes are archived on disk.
+an oversize body is refused with 413 without being read whole. The push service
+(:mod:`ingest.push`) runs in a worker thread; its answer is sent only after the batch's
+transaction has committed and the raw bytes are archived on disk.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
-import time
 from typing import Annotated, Any
 
 import polars as pl
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import ExchangePrincipal, Principal
-from bcpi.errors import (
-    IdempotencyConflict,
-    IngestError,
-    PayloadTooLarge,
-    UnknownTrade,
-    UnsupportedMediaType,
-)
-from ingest.archive import archive_bytes
-from ingest.fields import ALL_FIELDS, NUMERIC_QUALITY_FIELDS, Reason
-from ingest.readers import GzipLimiter, media_format, read_body
-from ingest.service import BatchRejected, check_exchange_column, ingest_frame
-from reliability.faults import acknowledge_before_commit, fault_point
-from store import models
-from store.models_feeds import IdempotencyRecord, TradeRevision
+from api.deps import SessionDep
+from core.errors import IngestError, PayloadTooLarge, UnsupportedMediaType
+from core.fields import ALL_FIELDS, NUMERIC_QUALITY_FIELDS
+from ingest.batch import check_exchange_column
+from ingest.push import Answer, Pusher, push, revise
+from ingest.readers import GzipLimiter, media_format
+from ingest.results import IngestResult
+from ingest.revisions import stored_trade
 
 router = APIRouter(prefix="/v1/trades", tags=["trades"])
 
@@ -70,25 +60,6 @@ FEED_SCHEMAS = {
     "application/vnd.apache.parquet": {"type": "string", "format": "binary"},
     "application/vnd.apache.arrow.stream": {"type": "string", "format": "binary"},
 }
-
-
-class RejectionOut(BaseModel):
-    row: int
-    trade_id: str | None
-    field: str
-    code: str
-    message: str
-
-
-class IngestResponse(BaseModel):
-    batch_id: int | None
-    accepted: int
-    duplicates: int
-    rejected: int
-    held: int
-    cancelled: int
-    amended: int
-    rejections: list[RejectionOut]
 
 
 class TradeOut(BaseModel):
@@ -133,142 +104,20 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return inflate.finish() if inflate is not None else b"".join(parts)
 
 
-def _request_hash(fmt: str, atomic: bool, body: bytes) -> str:
-    digest = hashlib.sha256(f"POST /v1/trades\n{fmt}\natomic={atomic}\n".encode())
-    digest.update(body)
-    return digest.hexdigest()
+def _pusher(principal: Principal) -> Pusher:
+    return Pusher(principal.exchange_id, principal.exchange_code)
 
 
-def _stored_answer(session, exchange_id: int, key: str, now: dt.datetime):
-    return session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.exchange_id == exchange_id,
-            IdempotencyRecord.key == key,
-            IdempotencyRecord.expires_at > now,
-        )
-    )
-
-
-def _replay(record: IdempotencyRecord, request_hash: str) -> Response:
-    if record.request_hash != request_hash:
-        raise IdempotencyConflict(
-            "this Idempotency-Key was used for a different payload; use a new key"
-        )
+def _response(answer: Answer) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
     return Response(
-        record.response_body,
-        status_code=record.status_code,
-        media_type="application/json",
-        headers={"Idempotent-Replayed": "true"},
+        answer.body, status_code=answer.status, media_type="application/json", headers=headers
     )
-
-
-def _rejected_answer(exc: BatchRejected) -> JSONResponse:
-    return JSONResponse(
-        {"error": "BatchRejected", "detail": {"message": exc.message, **exc.result.response()}},
-        status_code=422,
-    )
-
-
-def _push(
-    request: Request,
-    principal: Principal,
-    fmt: str,
-    body: bytes,
-    *,
-    atomic: bool,
-    idempotency_key: str | None,
-) -> Response:
-    state = request.app.state
-    settings = state.settings
-    now = dt.datetime.now(dt.UTC)
-    request_hash = _request_hash(fmt, atomic, body)
-    if idempotency_key is not None:
-        with state.sessions() as session:
-            record = _stored_answer(session, principal.exchange_id, idempotency_key, now)
-            if record is not None:
-                return _replay(record, request_hash)
-    frame = read_body(body, fmt)
-    if frame.height > settings.rows_per_batch:
-        raise PayloadTooLarge(
-            f"{frame.height} rows exceed the limit of {settings.rows_per_batch} rows per batch"
-        )
-    check_exchange_column(frame, principal.exchange_code)
-    archived = archive_bytes(settings.archive_dir, principal.exchange_code, body, fmt)
-    try:
-        with state.sessions.begin() as session:
-            result = ingest_frame(
-                session,
-                state.catalogue,
-                frame,
-                exchange_code=principal.exchange_code,
-                source="http",
-                fmt=fmt,
-                sha256=archived.sha256,
-                archive_path=archived.path,
-                now=now,
-                atomic=atomic,
-                settings=settings,
-            )
-            answer = json.dumps(result.response(), separators=(",", ":"))
-            if idempotency_key is not None:
-                session.execute(
-                    delete(IdempotencyRecord).where(
-                        IdempotencyRecord.exchange_id == principal.exchange_id,
-                        IdempotencyRecord.expires_at <= now,
-                    )
-                )
-                session.add(
-                    IdempotencyRecord(
-                        exchange_id=principal.exchange_id,
-                        key=idempotency_key,
-                        request_hash=request_hash,
-                        status_code=200,
-                        response_body=answer,
-                        batch_id=result.batch_id,
-                        created_at=now,
-                        expires_at=now + settings.idempotency_ttl,
-                    )
-                )
-                session.flush()
-            acknowledge_before_commit(answer)  # test-only (BCPI_FAULT_*); inert otherwise
-    except BatchRejected as exc:
-        return _rejected_answer(exc)
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        # The same key committed concurrently: answer as it was answered.
-        with state.sessions() as session:
-            record = _stored_answer(session, principal.exchange_id, idempotency_key, now)
-        if record is None:
-            raise
-        return _replay(record, request_hash)
-    fault_point("after_commit")  # test-only (BCPI_FAULT_POINT); inert otherwise
-    return Response(answer, media_type="application/json")
-
-
-def _transient(exc: OperationalError) -> bool:
-    """A failure that another attempt may not meet: a deadlock or serialisation failure
-    (PostgreSQL), a lock still held after the busy timeout (SQLite)."""
-    name = type(exc.orig).__name__
-    return name in ("DeadlockDetected", "SerializationFailure") or "locked" in str(exc.orig)
-
-
-def _push_retrying(*args, **kwargs) -> Response:
-    """:func:`_push`, tried again (at most twice) after a transient database failure; the
-    batch is one transaction, so a failed attempt left nothing behind."""
-    for attempt in range(3):
-        try:
-            return _push(*args, **kwargs)
-        except OperationalError as exc:
-            if attempt == 2 or not _transient(exc):
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
 
 
 @router.post(
     "",
-    response_model=IngestResponse,
+    response_model=IngestResult,
     summary="Push a batch of trades",
     openapi_extra={
         "requestBody": {
@@ -327,61 +176,28 @@ async def push_trades(
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
         raise IngestError("Idempotency-Key must be 1 to 255 visible ASCII characters")
     fmt = media_format(request.headers.get("content-type"))
-    body = await read_limited_body(request, request.app.state.settings.max_body_bytes)
-    return await run_in_threadpool(
-        _push_retrying,
-        request,
-        principal,
+    state = request.app.state
+    body = await read_limited_body(request, state.settings.max_body_bytes)
+    answer = await run_in_threadpool(
+        push,
+        state.sessions,
+        state.catalogue,
+        state.settings,
+        _pusher(principal),
         fmt,
         body,
         atomic=atomic,
         idempotency_key=idempotency_key,
     )
+    return _response(answer)
 
 
-def _single(request: Request, principal: Principal, row: dict[str, Any]) -> Response:
-    """One cancel or amend through the batch path; 404 when the trade is not the key's."""
+async def _revise(request: Request, principal: Principal, row: dict[str, Any]) -> Response:
     state = request.app.state
-    frame = pl.DataFrame([row], schema=dict.fromkeys(row, pl.String))
-    body = json.dumps([row], separators=(",", ":"), sort_keys=True).encode()
-    archived = archive_bytes(state.settings.archive_dir, principal.exchange_code, body, "json")
-    try:
-        with state.sessions.begin() as session:
-            known = session.scalar(
-                select(models.Trade.id).where(
-                    models.Trade.exchange_id == principal.exchange_id,
-                    models.Trade.trade_id == row["trade_id"],
-                )
-            )
-            if known is None:
-                raise UnknownTrade(row["trade_id"])
-            result = ingest_frame(
-                session,
-                state.catalogue,
-                frame,
-                exchange_code=principal.exchange_code,
-                source="http",
-                fmt="json",
-                sha256=archived.sha256,
-                archive_path=archived.path,
-                settings=state.settings,
-            )
-            if any(r.code == Reason.UNKNOWN_TRADE for r in result.rejections):
-                raise UnknownTrade(row["trade_id"])
-            if result.rejected:
-                raise _Refused(result)
-    except _Refused as refused:
-        detail = {"message": "the trade is invalid", **refused.result.response()}
-        return JSONResponse({"error": "TradeRejected", "detail": detail}, status_code=422)
-    return JSONResponse(result.response())
-
-
-class _Refused(Exception):
-    """Rolls back a single-trade change whose row was rejected."""
-
-    def __init__(self, result) -> None:
-        super().__init__("rejected")
-        self.result = result
+    answer = await run_in_threadpool(
+        revise, state.sessions, state.catalogue, state.settings, _pusher(principal), row
+    )
+    return _response(answer)
 
 
 def _text(value: object) -> str | None:
@@ -392,17 +208,15 @@ def _text(value: object) -> str | None:
     return json.dumps(value)
 
 
-@router.delete("/{trade_id}", response_model=IngestResponse, summary="Cancel one trade")
+@router.delete("/{trade_id}", response_model=IngestResult, summary="Cancel one trade")
 async def cancel_trade(trade_id: str, request: Request, principal: ExchangePrincipal) -> Response:
     """Cancel a trade of the key's exchange (a repeated cancel is a duplicate)."""
-    return await run_in_threadpool(
-        _single, request, principal, {"trade_id": trade_id, "action": "cancel"}
-    )
+    return await _revise(request, principal, {"trade_id": trade_id, "action": "cancel"})
 
 
 @router.put(
     "/{trade_id}",
-    response_model=IngestResponse,
+    response_model=IngestResult,
     summary="Amend one trade",
     openapi_extra={
         "requestBody": {
@@ -432,55 +246,25 @@ async def amend_trade(trade_id: str, request: Request, principal: ExchangePrinci
         row["exchange"] = _text(trade["exchange"])
         check_exchange_column(pl.DataFrame([row]), principal.exchange_code)
         del row["exchange"]
-    return await run_in_threadpool(_single, request, principal, row)
+    return await _revise(request, principal, row)
 
 
 @router.get("/{trade_id}", response_model=TradeOut, summary="One trade, as stored")
-def get_trade(trade_id: str, request: Request, principal: ExchangePrincipal) -> TradeOut:
+def get_trade(trade_id: str, session: SessionDep, principal: ExchangePrincipal) -> TradeOut:
     """A trade of the key's exchange: raw and normalised values, adjustments, status and
     the history of its cancels and amends."""
-    with request.app.state.sessions() as session:
-        found = session.execute(
-            select(models.Trade, models.Commodity.code)
-            .join(models.Commodity, models.Commodity.id == models.Trade.commodity_id)
-            .where(
-                models.Trade.exchange_id == principal.exchange_id,
-                models.Trade.trade_id == trade_id,
-            )
-        ).first()
-        if found is None:
-            raise UnknownTrade(trade_id)
-        trade, code = found
-        revisions = session.scalars(
-            select(TradeRevision)
-            .where(TradeRevision.trade_pk == trade.id)
-            .order_by(TradeRevision.id)
-        ).all()
-        return TradeOut(
-            trade_id=trade.trade_id,
-            commodity=code,
-            traded_at=trade.traded_at,
-            status=trade.status,
-            hold_reason=trade.hold_reason,
-            price_raw=trade.price_raw,
-            quantity_raw=trade.quantity_raw,
-            currency_raw=trade.currency_raw,
-            unit_raw=trade.unit_raw,
-            price=trade.price,
-            quantity=trade.quantity,
-            attributes=trade.attributes,
-            adjustments=trade.adjustments,
-            seq=trade.seq,
-            revision=trade.revision,
-            batch_id=trade.batch_id,
-            revisions=[
-                {
-                    "action": r.action,
-                    "revised_at": r.revised_at.isoformat(),
-                    "batch_id": r.batch_id,
-                    "seq": r.seq,
-                    "previous": r.previous,
-                }
-                for r in revisions
-            ],
-        )
+    trade, code, revisions = stored_trade(session, principal.exchange_id, trade_id)
+    return TradeOut(
+        **{name: getattr(trade, name) for name in TradeOut.model_fields if hasattr(trade, name)},
+        commodity=code,
+        revisions=[
+            {
+                "action": r.action,
+                "revised_at": r.revised_at.isoformat(),
+                "batch_id": r.batch_id,
+                "seq": r.seq,
+                "previous": r.previous,
+            }
+            for r in revisions
+        ],
+    )

@@ -1,12 +1,14 @@
+"""Alembic's environment. It imports no application module: the revisions carry the tables
+they need. Autogenerate compares against ``target_metadata`` when the caller hands it in
+(``config.attributes["target_metadata"]``)."""
+
 from __future__ import annotations
 
 from alembic import context
-
-from store.db import make_engine
-from store.schema import metadata
+from sqlalchemy import create_engine
 
 config = context.config
-target_metadata = metadata
+target_metadata = config.attributes.get("target_metadata")
 
 
 def run_migrations_online() -> None:
@@ -14,7 +16,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(config.get_main_option("sqlalchemy.url"))
     with engine.connect() as connection:
         _run(connection)
     engine.dispose()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import store.types
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -39,7 +37,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("code", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_exchanges")),
         sa.UniqueConstraint("code", name=op.f("uq_exchanges_code")),
     )
@@ -63,8 +61,8 @@ def upgrade() -> None:
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("exchange_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["exchange_id"], ["exchanges.id"], name=op.f("fk_api_keys_exchange_id_exchanges")
         ),
@@ -88,8 +86,8 @@ def upgrade() -> None:
         sa.Column("vintage", sa.Integer(), nullable=False),
         sa.Column("methodology_version", sa.String(length=32), nullable=False),
         sa.Column("inputs_hash", sa.String(length=64), nullable=False),
-        sa.Column("published_at", store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("superseded_at", store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("superseded_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["commodity_id"],
             ["commodities.id"],
@@ -145,8 +143,8 @@ def upgrade() -> None:
         sa.Column("vintage", sa.Integer(), nullable=False),
         sa.Column("methodology_version", sa.String(length=32), nullable=False),
         sa.Column("inputs_hash", sa.String(length=64), nullable=False),
-        sa.Column("published_at", store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("superseded_at", store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("superseded_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["index_id"],
             ["index_definitions.id"],
@@ -173,7 +171,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("filename", sa.String(length=500), nullable=True),
         sa.Column("sha256", sa.String(length=64), nullable=False),
-        sa.Column("received_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("rows_total", sa.Integer(), nullable=False),
         sa.Column("accepted", sa.Integer(), nullable=False),
         sa.Column("duplicates", sa.Integer(), nullable=False),
@@ -189,8 +187,8 @@ def upgrade() -> None:
         sa.Column("commodity_id", sa.Integer(), nullable=False),
         sa.Column("date", sa.Date(), nullable=False),
         sa.Column("reason", sa.String(length=32), nullable=False),
-        sa.Column("marked_at", store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("cleared_at", store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("marked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("cleared_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["commodity_id"],
             ["commodities.id"],
@@ -209,7 +207,7 @@ def upgrade() -> None:
         sa.Column("exchange_id", sa.Integer(), nullable=False),
         sa.Column("trade_id", sa.String(length=64), nullable=False),
         sa.Column("commodity_id", sa.Integer(), nullable=False),
-        sa.Column("traded_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("traded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("price_raw", sa.Float(), nullable=False),
         sa.Column("quantity_raw", sa.Float(), nullable=False),
         sa.Column("currency_raw", sa.String(length=3), nullable=False),

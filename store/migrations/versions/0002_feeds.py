@@ -9,8 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import store.types
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -27,7 +25,7 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("cny_per_unit", sa.Float(), nullable=False),
         sa.Column("source", sa.String(length=500), nullable=True),
-        sa.Column("loaded_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_fx_rates")),
         sa.UniqueConstraint("date", "currency", name=op.f("uq_fx_rates_date_currency")),
     )
@@ -40,8 +38,8 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer(), nullable=False),
         sa.Column("response_body", sa.Text(), nullable=False),
         sa.Column("batch_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["exchange_id"],
             ["exchanges.id"],
@@ -67,7 +65,7 @@ def upgrade() -> None:
         sa.Column("seq", BigId, nullable=True),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("previous", sa.JSON(), nullable=False),
-        sa.Column("revised_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revised_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["trade_pk"], ["trades.id"], name=op.f("fk_trade_revisions_trade_pk_trades")
         ),

@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import store.types
-
 revision = "0003"
 down_revision = "0001"
 branch_labels = None
@@ -43,8 +41,8 @@ def upgrade() -> None:
         sa.Column("data_from", sa.Date(), nullable=False),
         sa.Column("data_to", sa.Date(), nullable=False),
         sa.Column("parameters", sa.JSON(), nullable=False),
-        sa.Column("announced_at", store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("applied_at", store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("announced_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_weight_sets")),
         sa.UniqueConstraint("effective_from", name=op.f("uq_weight_sets_effective_from")),
     )
@@ -84,7 +82,7 @@ def upgrade() -> None:
         sa.Column("reference_date", sa.Date(), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
         sa.Column("methodology_version", sa.String(length=32), nullable=False),
-        sa.Column("computed_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["index_id"],
             ["index_definitions.id"],
@@ -102,7 +100,7 @@ def upgrade() -> None:
         sa.Column("id", BigId, nullable=False),
         sa.Column("index_id", sa.Integer(), nullable=False),
         sa.Column("date", sa.Date(), nullable=False),
-        sa.Column("observed_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("observed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
         sa.ForeignKeyConstraint(
             ["index_id"],
@@ -130,7 +128,7 @@ def upgrade() -> None:
         sa.Column("close", sa.Float(), nullable=False),
         sa.Column("observations", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("updated_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["index_id"],
             ["index_definitions.id"],

@@ -9,8 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import store.types
-
 revision = "0004"
 down_revision = "0001"
 branch_labels = None
@@ -28,7 +26,7 @@ def upgrade() -> None:
         sa.Column("old_value", sa.Float(), nullable=False),
         sa.Column("new_value", sa.Float(), nullable=False),
         sa.Column("reason", sa.String(length=1000), nullable=False),
-        sa.Column("published_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["index_id"],
             ["index_definitions.id"],
@@ -41,7 +39,7 @@ def upgrade() -> None:
     op.create_table(
         "rate_limit_counters",
         sa.Column("bucket", sa.String(length=96), nullable=False),
-        sa.Column("window_start", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("bucket", "window_start", name=op.f("pk_rate_limit_counters")),
     )
@@ -50,7 +48,7 @@ def upgrade() -> None:
         "publication_state",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_publication_state")),
     )
     op.bulk_insert(state, [{"id": 1, "version": 0, "updated_at": None}])

@@ -9,8 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import store.types
-
 revision = "0005"
 down_revision = "0001"
 branch_labels = None
@@ -22,12 +20,12 @@ def upgrade() -> None:
         "job_runs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("job", sa.String(length=64), nullable=False),
-        sa.Column("slot", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("slot", sa.DateTime(timezone=True), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("holder", sa.String(length=128), nullable=False),
-        sa.Column("started_at", store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("detail", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_job_runs")),
@@ -41,9 +39,9 @@ def upgrade() -> None:
         sa.Column("holder", sa.String(length=128), nullable=False),
         sa.Column("hostname", sa.String(length=255), nullable=False),
         sa.Column("pid", sa.Integer(), nullable=False),
-        sa.Column("started_at", store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("heartbeat_at", store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("leader_since", store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("leader_since", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("holder", name=op.f("pk_scheduler_instances")),
     )
 

@@ -9,12 +9,11 @@ Revises: 0002
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 
 import sqlalchemy as sa
 from alembic import op
-
-import store.types
-from audit.chain import METADATA_FIELDS, batch_metadata, link_hash
 
 revision = "0006"
 down_revision = "0002"  # the batch columns the chain covers (archive_path, format, first_row)
@@ -23,6 +22,23 @@ depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 GENESIS_HASH = "0" * 64
+# The chain's definition at this revision (store/ledger.py holds the current one).
+METADATA_FIELDS = (
+    *("id", "exchange_id", "source", "format", "filename"),
+    *("first_row", "rows_total", "received_at", "archive_path"),
+)
+
+
+def _link_hash(previous_hash: str, batch_sha256: str, row) -> str:
+    values = {name: row[name] for name in METADATA_FIELDS}
+    received = values["received_at"]
+    if received.tzinfo is None:  # SQLite keeps the UTC wall time
+        received = received.replace(tzinfo=dt.UTC)
+    values["received_at"] = received.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    metadata = json.dumps(values, sort_keys=True, separators=(",", ":")).encode()
+    digest = hashlib.sha256(bytes.fromhex(previous_hash) + bytes.fromhex(batch_sha256))
+    digest.update(metadata)
+    return digest.hexdigest()
 
 
 def upgrade() -> None:
@@ -32,7 +48,7 @@ def upgrade() -> None:
         sa.Column("batch_id", sa.Integer(), nullable=False),
         sa.Column("previous_hash", sa.String(length=64), nullable=False),
         sa.Column("chain_hash", sa.String(length=64), nullable=False),
-        sa.Column("linked_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["batch_id"], ["ingest_batches.id"], name=op.f("fk_audit_chain_batch_id_ingest_batches")
         ),
@@ -44,7 +60,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("chain_hash", sa.String(length=64), nullable=False),
-        sa.Column("updated_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_chain_head")),
     )
     op.create_table(
@@ -53,7 +69,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("start", sa.Date(), nullable=False),
         sa.Column("end", sa.Date(), nullable=False),
-        sa.Column("computed_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("methodology_version", sa.String(length=32), nullable=False),
         sa.Column("trading_days", sa.JSON(), nullable=False),
         sa.Column("last_batch_id", sa.Integer(), nullable=True),
@@ -71,7 +87,7 @@ def upgrade() -> None:
 
 def _link_existing_batches(head: sa.Table) -> None:
     connection = op.get_bind()
-    instant = store.types.UTCDateTime(timezone=True)
+    instant = sa.DateTime(timezone=True)
     batches = sa.table(
         "ingest_batches",
         *(
@@ -92,7 +108,7 @@ def _link_existing_batches(head: sa.Table) -> None:
     now = dt.datetime.now(dt.UTC)
     for row in connection.execute(query).mappings():
         seq += 1
-        chain_hash = link_hash(previous, row["sha256"], batch_metadata(row))
+        chain_hash = _link_hash(previous, row["sha256"], row)
         rows.append(
             {
                 "seq": seq,

@@ -1,0 +1,1 @@
+"""Layer 7: the ``bcpi`` command (one Typer app per command group) and the demo."""

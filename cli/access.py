@@ -1,0 +1,67 @@
+"""``bcpi exchanges`` and ``bcpi keys``: who may push trades and who may read.
+
+A new key is printed alone on stdout (shown once: only its hash is stored)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli.common import DatabaseUrl, engine_of, fail, prepared, reports_errors, say, settings_for
+from store.db import session_scope
+from store.reference import add_exchange, create_key, revoke_key, rotate_exchange_key
+
+exchanges_app = typer.Typer(help="Exchanges and their API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Admin and read API keys.", no_args_is_help=True)
+
+
+@exchanges_app.command("add")
+@reports_errors
+def exchanges_add(
+    code: str,
+    name: Annotated[str, typer.Option(help="Full name of the exchange.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Register an exchange; prints its new API key alone on stdout (shown once)."""
+    with session_scope(prepared(database_url).engine) as session:
+        _, key = add_exchange(session, code, name)
+    say(f"exchange {code} added; its API key follows (it is not stored and cannot be shown again)")
+    typer.echo(key)
+
+
+@exchanges_app.command("rotate-key")
+@reports_errors
+def exchanges_rotate_key(code: str, database_url: DatabaseUrl = None) -> None:
+    """Revoke the exchange's keys and print a new one alone on stdout (shown once)."""
+    with session_scope(prepared(database_url).engine) as session:
+        _, key = rotate_exchange_key(session, code)
+    say(f"the keys of exchange {code} are revoked; its new API key follows (shown once)")
+    typer.echo(key)
+
+
+@keys_app.command("create")
+@reports_errors
+def keys_create(
+    role: Annotated[str, typer.Option("--role", help="admin or read.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an admin or read key; prints it alone on stdout (shown once)."""
+    with session_scope(prepared(database_url).engine) as session:
+        key = create_key(session, role)
+    say(f"new {role} key follows (it is not stored and cannot be shown again)")
+    typer.echo(key)
+
+
+@keys_app.command("revoke")
+@reports_errors
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's first 12 characters.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke the key that starts with PREFIX."""
+    with session_scope(engine_of(settings_for(database_url))) as session:
+        revoked = revoke_key(session, prefix)
+    if not revoked:
+        raise fail(f"no live key starts with {prefix!r}")
+    say(f"revoked {revoked} key(s)")

@@ -1,0 +1,49 @@
+"""The ``bcpi`` command: one entry point for every job, one Typer app per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import access, audit, feeds, publication, services
+from cli.common import DatabaseUrl, prepared, reports_errors, say
+from core.logging import configure_logging
+from core.settings import get_settings
+
+app = typer.Typer(help="bcpi: Beijing bulk-commodity price index engine.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+@reports_errors
+def db_upgrade(database_url: DatabaseUrl = None) -> None:
+    """Apply every migration and mirror the catalogue into the database."""
+    prepared(database_url)
+    say("database is at the latest schema")
+
+
+for name, group in (
+    ("db", db_app),
+    ("exchanges", access.exchanges_app),
+    ("keys", access.keys_app),
+    ("fx", feeds.fx_app),
+    ("rebalance", publication.rebalance_app),
+    ("audit", audit.audit_app),
+):
+    app.add_typer(group, name=name)
+for command in (
+    feeds.ingest,
+    feeds.generate,
+    publication.compute,
+    publication.restate,
+    publication.calendar,
+    services.serve,
+    services.scheduler,
+    services.demo,
+):
+    app.command()(command)
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    app()

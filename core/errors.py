@@ -1,0 +1,197 @@
+"""Domain errors. Each carries what went wrong; the API maps them to HTTP in one place."""
+
+from __future__ import annotations
+
+
+class BcpiError(Exception):
+    """Base of every error bcpi raises on purpose."""
+
+    status_code = 400
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+
+
+class CatalogueError(BcpiError):
+    """The catalogue file is inconsistent."""
+
+
+class UnknownIndex(BcpiError):
+    status_code = 404
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no index with code {code!r}", code=code)
+        self.code = code
+
+
+class InvalidRange(BcpiError):
+    status_code = 422
+
+
+class IngestError(BcpiError):
+    """A feed file or body cannot be read at all (rows with bad values are rejections instead)."""
+
+    status_code = 422
+
+
+class UnknownExchange(BcpiError):
+    status_code = 404
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no exchange with code {code!r}", code=code)
+
+
+class InvalidInput(BcpiError, ValueError):
+    """An argument handed to a computation (a formula's data, a range, …) is unusable;
+    ``field`` names it, ``reason`` says why."""
+
+    status_code = 422
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}", field=field)
+        self.field = field
+        self.reason = reason
+
+
+class InfeasibleWeights(BcpiError):
+    """The weight bounds cannot all hold at once."""
+
+    status_code = 422
+
+
+class RebalanceError(BcpiError):
+    """A rebalance step asked at the wrong time (weights already effective, …)."""
+
+    status_code = 409
+
+
+class FixingTooEarly(BcpiError):
+    """The fixing ran before the assessment window of its day had closed."""
+
+    status_code = 409
+
+
+class BatchRejected(BcpiError):
+    """``atomic`` was asked and some row is invalid: nothing of the batch is stored.
+
+    ``result`` is the batch's ingest result (its rejections say which rows and why).
+    """
+
+    status_code = 422
+
+    def __init__(self, result) -> None:
+        super().__init__(
+            f"{result.rejected} row(s) invalid; with atomic=true nothing was stored",
+            rejected=result.rejected,
+        )
+        self.result = result
+
+
+class NotPublished(BcpiError):
+    """Nothing was published for what was asked (at the instant asked about)."""
+
+    status_code = 404
+
+
+class UnknownCommodity(BcpiError):
+    status_code = 404
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no commodity with code {code!r}", code=code)
+
+
+class MethodologyError(BcpiError):
+    """A methodology file is unreadable or inconsistent; ``source`` names it."""
+
+    status_code = 500
+
+
+class CalendarError(BcpiError):
+    """The trading calendar's configuration is inconsistent (e.g. a day both off and on)."""
+
+
+class Unauthenticated(BcpiError):
+    """No API key, or one that is unknown or revoked."""
+
+    status_code = 401
+
+
+class Forbidden(BcpiError):
+    """A valid key that may not do this (wrong role, or another exchange's data)."""
+
+    status_code = 403
+
+
+class PayloadTooLarge(BcpiError):
+    status_code = 413
+
+
+class UnsupportedMediaType(BcpiError):
+    status_code = 415
+
+
+class IdempotencyConflict(BcpiError):
+    """The same Idempotency-Key was used earlier for a different payload."""
+
+    status_code = 409
+
+
+class UnknownTrade(BcpiError):
+    status_code = 404
+
+    def __init__(self, trade_id: str) -> None:
+        super().__init__(f"no trade with trade_id {trade_id!r} for this exchange")
+
+
+class ReferenceDataConflict(BcpiError):
+    """The catalogue would change reference data that published values were computed from.
+
+    ``subject`` is ``index`` or ``commodity``, ``code`` its code, ``field`` what would change
+    (``weight`` for a base-date weight, of ``commodity``), ``stored`` and ``catalogue`` the
+    two values (``None``: no such constituent on that side); ``because`` says what rests on
+    the stored value.
+    """
+
+    status_code = 409
+
+    def __init__(
+        self,
+        subject: str,
+        code: str,
+        field: str,
+        stored: object,
+        catalogue: object,
+        *,
+        commodity: str | None = None,
+        because: str = "published values rest on the stored value",
+    ) -> None:
+        what = f"the base-date weight of {commodity}" if commodity else field
+        remedy = "restore the stored value in the catalogue"
+        if field == "weight" and stored is None:
+            remedy = (
+                f"a commodity cannot join an index whose values are published (the catalogue"
+                f" cannot yet schedule its entry at a rebalance): keep {commodity} out of"
+                f" {code}'s weights"
+            )
+        elif field == "weight":
+            remedy += (
+                ", or change weights through `bcpi rebalance announce` and `bcpi rebalance apply`"
+            )
+        super().__init__(
+            f"{subject} {code}: the catalogue changes {what} from {_shown(stored)} to "
+            f"{_shown(catalogue)}, but {because}; {remedy}",
+            subject=subject,
+            code=code,
+            field=field,
+            commodity=commodity,
+            stored=stored,
+            catalogue=catalogue,
+        )
+        self.subject, self.code, self.field, self.commodity = subject, code, field, commodity
+        self.stored, self.catalogue = stored, catalogue
+
+
+def _shown(value: object) -> str:
+    return "(none)" if value is None else repr(value) if isinstance(value, str) else str(value)

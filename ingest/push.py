@@ -1,0 +1,239 @@
+"""Batches pushed by an exchange: idempotent, durable, retried past transient failures.
+
+:func:`push` is what ``POST /v1/trades`` does, without HTTP: a batch (its bytes and
+format) is checked against the key's exchange, archived, validated and stored in one
+transaction, and its answer is returned only after that transaction has committed. With
+an ``Idempotency-Key`` the first answer is stored with the batch and replayed for a retry
+with the same payload; the same key with another payload is refused. :func:`revise` does
+the same for one cancel or amend of a stored trade.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.catalogue import Catalogue
+from core.errors import BatchRejected, IdempotencyConflict, PayloadTooLarge, UnknownTrade
+from core.faults import fault_point
+from core.fields import Reason
+from core.settings import Settings
+from ingest.archive import archive_bytes
+from ingest.batch import check_exchange_column, ingest_frame
+from ingest.readers import read_body
+from ingest.results import IngestResult
+from store import models
+from store.models import IdempotencyRecord
+
+ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Pusher:
+    """The exchange a key pushes for."""
+
+    exchange_id: int
+    exchange_code: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a push answers: a status, a JSON body, and whether it is a stored answer."""
+
+    status: int
+    body: bytes
+    replayed: bool = False
+
+
+def _request_hash(fmt: str, atomic: bool, body: bytes) -> str:
+    digest = hashlib.sha256(f"POST /v1/trades\n{fmt}\natomic={atomic}\n".encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def _stored_answer(session: Session, pusher: Pusher, key: str, now: dt.datetime):
+    return session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.exchange_id == pusher.exchange_id,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.expires_at > now,
+        )
+    )
+
+
+def _replay(record: IdempotencyRecord, request_hash: str) -> Answer:
+    if record.request_hash != request_hash:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was used for a different payload; use a new key"
+        )
+    return Answer(record.status_code, record.response_body.encode(), replayed=True)
+
+
+def rejected_answer(message: str, error: str, result: IngestResult) -> Answer:
+    detail = {"message": message, **result.dump()}
+    return Answer(422, json.dumps({"error": error, "detail": detail}).encode())
+
+
+def _transient(exc: OperationalError) -> bool:
+    """A failure that another attempt may not meet: a deadlock or serialisation failure
+    (PostgreSQL), a lock still held after the busy timeout (SQLite)."""
+    name = type(exc.orig).__name__
+    return name in ("DeadlockDetected", "SerializationFailure") or "locked" in str(exc.orig)
+
+
+def _retrying(attempt):
+    """``attempt()`` again (at most twice more) after a transient database failure; a batch
+    is one transaction, so a failed attempt left nothing behind."""
+    for n in range(ATTEMPTS):
+        try:
+            return attempt()
+        except OperationalError as exc:
+            if n == ATTEMPTS - 1 or not _transient(exc):
+                raise
+            time.sleep(0.05 * (n + 1))
+    raise AssertionError("unreachable")
+
+
+def push(
+    sessions: sessionmaker[Session],
+    catalogue: Catalogue,
+    settings: Settings,
+    pusher: Pusher,
+    fmt: str,
+    body: bytes,
+    *,
+    atomic: bool,
+    idempotency_key: str | None,
+) -> Answer:
+    """Store one pushed batch (see the module docstring); the answer once it is durable."""
+    return _retrying(
+        lambda: _push(sessions, catalogue, settings, pusher, fmt, body, atomic, idempotency_key)
+    )
+
+
+def _push(sessions, catalogue, settings, pusher, fmt, body, atomic, idempotency_key) -> Answer:
+    now = dt.datetime.now(dt.UTC)
+    request_hash = _request_hash(fmt, atomic, body)
+    if idempotency_key is not None:
+        with sessions() as session:
+            record = _stored_answer(session, pusher, idempotency_key, now)
+            if record is not None:
+                return _replay(record, request_hash)
+    frame = read_body(body, fmt)
+    if frame.height > settings.rows_per_batch:
+        raise PayloadTooLarge(
+            f"{frame.height} rows exceed the limit of {settings.rows_per_batch} rows per batch"
+        )
+    check_exchange_column(frame, pusher.exchange_code)
+    archived = archive_bytes(settings.archive_dir, pusher.exchange_code, body, fmt)
+    try:
+        with sessions.begin() as session:
+            result = _stored(
+                session, catalogue, settings, pusher, frame, archived, fmt, now, atomic
+            )
+            answer = result.json()
+            if idempotency_key is not None:
+                record = IdempotencyRecord(
+                    exchange_id=pusher.exchange_id,
+                    key=idempotency_key,
+                    request_hash=request_hash,
+                    status_code=200,
+                    response_body=answer.decode(),
+                    batch_id=result.batch_id,
+                    created_at=now,
+                    expires_at=now + settings.idempotency_ttl,
+                )
+                _store_answer(session, record)
+            fault_point("before_commit", answer=answer.decode())
+    except BatchRejected as exc:
+        return rejected_answer(exc.message, "BatchRejected", exc.result)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # The same key committed concurrently: answer as it was answered.
+        with sessions() as session:
+            record = _stored_answer(session, pusher, idempotency_key, now)
+        if record is None:
+            raise
+        return _replay(record, request_hash)
+    fault_point("after_commit")
+    return Answer(200, answer)
+
+
+def _stored(session, catalogue, settings, pusher, frame, archived, fmt, now, atomic=False):
+    """The batch ``frame`` (archived as ``archived``) validated and stored for the pusher."""
+    return ingest_frame(
+        session,
+        catalogue,
+        frame,
+        exchange_code=pusher.exchange_code,
+        source="http",
+        fmt=fmt,
+        sha256=archived.sha256,
+        archive_path=archived.path,
+        now=now,
+        atomic=atomic,
+        settings=settings,
+    )
+
+
+def _store_answer(session: Session, record: IdempotencyRecord) -> None:
+    """Keep the answer for retries, and drop the exchange's expired ones."""
+    session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.exchange_id == record.exchange_id,
+            IdempotencyRecord.expires_at <= record.created_at,
+        )
+    )
+    session.add(record)
+    session.flush()
+
+
+class _Refused(Exception):
+    """Rolls back a single-trade change whose row was rejected."""
+
+    def __init__(self, result: IngestResult) -> None:
+        super().__init__("rejected")
+        self.result = result
+
+
+def revise(
+    sessions: sessionmaker[Session],
+    catalogue: Catalogue,
+    settings: Settings,
+    pusher: Pusher,
+    row: dict[str, Any],
+) -> Answer:
+    """One cancel or amend through the batch path; :class:`UnknownTrade` when the trade is
+    not the exchange's."""
+    frame = pl.DataFrame([row], schema=dict.fromkeys(row, pl.String))
+    body = json.dumps([row], separators=(",", ":"), sort_keys=True).encode()
+    archived = archive_bytes(settings.archive_dir, pusher.exchange_code, body, "json")
+    try:
+        with sessions.begin() as session:
+            known = session.scalar(
+                select(models.Trade.id).where(
+                    models.Trade.exchange_id == pusher.exchange_id,
+                    models.Trade.trade_id == row["trade_id"],
+                )
+            )
+            if known is None:
+                raise UnknownTrade(row["trade_id"])
+            now = dt.datetime.now(dt.UTC)
+            result = _stored(session, catalogue, settings, pusher, frame, archived, "json", now)
+            if any(r.code == Reason.UNKNOWN_TRADE for r in result.rejections):
+                raise UnknownTrade(row["trade_id"])
+            if result.rejected:
+                raise _Refused(result)
+    except _Refused as refused:
+        return rejected_answer("the trade is invalid", "TradeRejected", refused.result)
+    return Answer(200, result.json())

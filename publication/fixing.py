@@ -1,0 +1,206 @@
+"""The fixing: assess publication days, publish their assessments and every index's values.
+
+:func:`compute` is the one computation over a range of days: the CLI, the demo, the
+scheduled fixing, the restatement sweep and an audit replay all call it, with the calendar
+they run under. A value already published on a day the calendar no longer counts as a
+publication day is withdrawn; a value whose inputs changed is restated; each such change
+of a fixed index value gets a correction notice. The intraday job calls
+:func:`publication.intraday.publish_provisional`, which shares the steps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, union
+from sqlalchemy.orm import Session
+
+from core.calendar import Calendar
+from core.errors import InvalidRange
+from core.faults import fault_point
+from core.settings import get_settings
+from index.computation import Computation, assess_days, index_value_rows
+from index.normalising_constant import save_constants
+from publication.correction import CorrectionNotice, Mark, record_corrections
+from publication.ohlc import close_days, withdraw_days
+from publication.vintage import PublishCounts, publish_vintages, withdraw_vintages
+from store import models
+from store.ledger import journal_computation
+from store.models import FINAL, FIXED, PROVISIONAL
+
+
+@dataclass
+class Published:
+    """What a computation published."""
+
+    trades: int = 0
+    assessments: PublishCounts = field(default_factory=PublishCounts)
+    index_values: PublishCounts = field(default_factory=PublishCounts)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Indices not computed, with the reason."""
+    fallbacks: dict[str, int] = field(default_factory=dict)
+    """Assessments published per fallback level name."""
+    closed_days: list[dt.date] = field(default_factory=list)
+    """Publication days without a single trade in any commodity: market holidays."""
+
+
+@dataclass(kw_only=True)
+class ComputeReport(Published):
+    start: dt.date
+    end: dt.date
+    pending_days: list[dt.date] = field(default_factory=list)
+    """Publication days in the range whose window had not closed at ``now``: not assessed."""
+    withdrawn_days: list[dt.date] = field(default_factory=list)
+    """Days of the range that had values but are not publication days: values withdrawn."""
+    corrections: list[CorrectionNotice] = field(default_factory=list)
+
+
+def default_calendar() -> Calendar:
+    """The calendar of the methodology in force, as this process is configured."""
+    return Calendar.from_settings(get_settings())
+
+
+def _publish(session, computation, model, rows, now, status, before: PublishCounts):
+    """Publish ``rows`` as vintages under the computation's methodology; the counts keep
+    the withdrawals already made."""
+    key = "commodity_id" if model is models.Assessment else "index_id"
+    counts = publish_vintages(
+        session,
+        model,
+        key,
+        rows,
+        now=now,
+        methodology_version=computation.methodology.version,
+        status=status,
+        superseded_versions=computation.methodology.superseded_versions,
+    )
+    counts.withdrawn = before.withdrawn
+    return counts
+
+
+def publish_assessments(
+    session: Session,
+    computation: Computation,
+    days: list[dt.date],
+    now: dt.datetime,
+    report,
+    *,
+    status: str = FINAL,
+    until: dt.datetime | None = None,
+    skip_fixed: bool = False,
+) -> None:
+    """Assess every commodity on ``days`` (consecutive publication days) and publish."""
+    assessed = assess_days(session, computation, days, until=until, skip_fixed=skip_fixed)
+    report.trades = assessed.trades
+    report.closed_days = assessed.closed_days
+    for name, count in assessed.fallbacks.items():
+        report.fallbacks[name] = report.fallbacks.get(name, 0) + count
+    report.assessments = _publish(
+        session, computation, models.Assessment, assessed.rows, now, status, report.assessments
+    )
+
+
+def publish_index_values(
+    session: Session,
+    computation: Computation,
+    publish_from: dt.date,
+    now: dt.datetime,
+    report,
+    *,
+    status: str = FINAL,
+    only_day: dt.date | None = None,
+    include_provisional: bool = False,
+) -> list[dict]:
+    """Recompute every index from its base date; publish values from ``publish_from`` on.
+
+    Returns the published rows (with ``index_id``, ``date``, ``value``).
+    """
+    computed = index_value_rows(
+        session,
+        computation,
+        publish_from,
+        only_day=only_day,
+        include_provisional=include_provisional,
+    )
+    report.skipped.update(computed.skipped)
+    report.index_values = _publish(
+        session, computation, models.IndexValue, computed.rows, now, status, report.index_values
+    )
+    if only_day is None:
+        save_constants(session, computed.constants, now)
+    return computed.rows
+
+
+def _days_with_values(session: Session, start: dt.date, end: dt.date) -> list[dt.date]:
+    """Dates in ``start..end`` with a current value that stands (fixed or provisional)."""
+    statuses = (*FIXED, PROVISIONAL)
+    query = union(
+        *(
+            select(model.date).where(
+                model.superseded_at.is_(None),
+                model.status.in_(statuses),
+                model.date >= start,
+                model.date <= end,
+            )
+            for model in (models.Assessment, models.IndexValue)
+        )
+    )
+    return sorted(session.scalars(query))
+
+
+def withdraw_non_publication_days(
+    session: Session,
+    calendar: Calendar,
+    start: dt.date,
+    end: dt.date,
+    now: dt.datetime,
+    report: ComputeReport,
+) -> None:
+    """Withdraw the values of every day in ``start..end`` that is not a publication day."""
+    days = [d for d in _days_with_values(session, start, end) if not calendar.is_publication_day(d)]
+    version = calendar.methodology.version
+    report.withdrawn_days = days
+    report.assessments.withdrawn = withdraw_vintages(
+        session, models.Assessment, days, now=now, methodology_version=version
+    )
+    report.index_values.withdrawn = withdraw_vintages(
+        session, models.IndexValue, days, now=now, methodology_version=version
+    )
+    withdraw_days(session, days, now)
+
+
+def compute(
+    session: Session,
+    start: dt.date,
+    end: dt.date,
+    *,
+    now: dt.datetime | None = None,
+    calendar: Calendar | None = None,
+    marks: Iterable[Mark] = (),
+) -> ComputeReport:
+    """Assess every commodity for the publication days ``start..end`` whose window has
+    closed at ``now``, then recompute every index and publish its values from ``start`` on.
+
+    Only changed values are published (as new vintages); values on days of the range that
+    are not publication days are withdrawn. ``calendar`` defaults to :func:`default_calendar`;
+    ``marks`` (restatement marks being swept) give the reasons of the notices.
+    """
+    if end < start:
+        raise InvalidRange(f"end {end} is before start {start}", start=start, end=end)
+    now = now or dt.datetime.now(dt.UTC)
+    calendar = calendar or default_calendar()
+    computation = Computation.load(session, calendar)
+    report = ComputeReport(start=start, end=end)
+    days = calendar.publication_days(start, end)
+    journal_computation(session, "compute", start, end, now, calendar)
+    withdraw_non_publication_days(session, calendar, start, end, now, report)
+    closed = [d for d in days if computation.window_closed(d, now)]
+    report.pending_days = [d for d in days if d not in closed]
+    publish_assessments(session, computation, closed, now, report)
+    fault_point("during_fixing")
+    rows = publish_index_values(session, computation, start, now, report)
+    report.corrections = record_corrections(session, now, marks)
+    close_days(session, rows, now)
+    return report

@@ -1,0 +1,119 @@
+"""The restatement sweep: recompute the correction window, publish corrections as notices.
+
+Ingest marks a commodity's day when a late trade, a cancel or an amend touches it
+(:class:`store.models.RestatementMark`). The sweep recomputes every published day of the
+correction window (the last ``window_days`` publication days, up to today in the index's
+zone); :func:`publication.vintage.publish_vintages` publishes a new vintage only where the
+inputs hash changed, so values whose inputs did not change stay as they are. Each fixed
+value replaced gets a correction notice (:mod:`publication.correction`). Marks inside the
+window are cleared once swept; marks on days before the window are cleared without a
+restatement (published values outside the correction window stand) and counted as
+``expired``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from core.calendar import Calendar
+from core.errors import InvalidInput
+from publication.correction import CorrectionNotice
+from publication.fixing import ComputeReport, compute, default_calendar
+from store import models
+from store.models import FIXED
+
+log = logging.getLogger("bcpi.restatement")
+
+
+@dataclass
+class SweepReport:
+    window_start: dt.date
+    window_end: dt.date
+    swept_through: dt.date | None = None
+    marks: int = 0
+    expired: int = 0
+    compute: ComputeReport | None = None
+    corrections: list[CorrectionNotice] = field(default_factory=list)
+
+
+def _last_published_day(session: Session, start: dt.date, today: dt.date) -> dt.date | None:
+    """The latest day in ``start..today`` whose current index values are fixed (not provisional)."""
+    return session.scalar(
+        select(func.max(models.IndexValue.date)).where(
+            models.IndexValue.superseded_at.is_(None),
+            models.IndexValue.status.in_(FIXED),
+            models.IndexValue.date >= start,
+            models.IndexValue.date <= today,
+        )
+    )
+
+
+def sweep(
+    session: Session,
+    now: dt.datetime,
+    window_days: int = 5,
+    *,
+    calendar: Calendar | None = None,
+) -> SweepReport:
+    """Recompute the correction window; publish restated vintages and their correction notices.
+
+    ``calendar`` defaults to the calendar of the methodology in force.
+    """
+    if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
+        raise InvalidInput("window_days", f"must be an integer >= 1, got {window_days!r}")
+    if now.tzinfo is None:
+        raise InvalidInput("now", "must be timezone-aware")
+    calendar = calendar or default_calendar()
+    today = calendar.local_date(now)
+    start = calendar.publication_days_before(today, window_days)
+    report = SweepReport(window_start=start, window_end=today)
+
+    open_marks = session.execute(
+        select(
+            models.RestatementMark.id,
+            models.Commodity.code,
+            models.RestatementMark.date,
+            models.RestatementMark.reason,
+        )
+        .join(models.Commodity, models.Commodity.id == models.RestatementMark.commodity_id)
+        .where(models.RestatementMark.cleared_at.is_(None), models.RestatementMark.date <= today)
+        .with_for_update(of=models.RestatementMark)
+    ).all()
+    inside = [(code, day, reason) for _, code, day, reason in open_marks]
+    inside = [m for m in inside if m[1] >= report.window_start]
+    report.marks = len(inside)
+    report.expired = len(open_marks) - len(inside)
+
+    last = _last_published_day(session, report.window_start, today)
+    report.swept_through = last
+    if last is not None:
+        report.compute = compute(session, start, last, now=now, calendar=calendar, marks=inside)
+        report.corrections = report.compute.corrections
+    if open_marks:
+        ids = [row[0] for row in open_marks]
+        for start in range(0, len(ids), 1000):
+            session.execute(
+                update(models.RestatementMark)
+                .where(models.RestatementMark.id.in_(ids[start : start + 1000]))
+                .values(cleared_at=now)
+            )
+    session.flush()
+    if report.expired:
+        log.warning(
+            "%d restatement mark(s) before the correction window (from %s) cleared unrestated",
+            report.expired,
+            report.window_start,
+        )
+    log.info(
+        "restatement sweep %s..%s: %d marks, %d corrections",
+        report.window_start,
+        last,
+        report.marks,
+        len(report.corrections),
+    )
+    return report

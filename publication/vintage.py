@@ -1,0 +1,186 @@
+"""Publish computed numbers as vintages: a changed input makes a new vintage, never an edit;
+a value whose date is no longer a publication day gets a ``withdrawn`` vintage."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from store import models
+from store.models import FIXED, PROVISIONAL, RESTATED, WITHDRAWN, PublicationState
+
+VINTAGE_COLUMNS = (
+    "id",
+    "status",
+    "vintage",
+    "methodology_version",
+    "published_at",
+    "superseded_at",
+)
+VALUE_COLUMNS = {"assessments": ("price", "high", "low"), "index_values": ("value",)}
+PUBLISHED_COLUMNS = {
+    "assessments": ("price", "trades", "volume", "high", "low", "exchanges", "fallback"),
+    "index_values": ("value",),
+}
+
+
+@dataclass
+class PublishCounts:
+    new: int = 0
+    restated: int = 0
+    unchanged: int = 0
+    withdrawn: int = 0
+
+
+def publish_vintages(
+    session: Session,
+    model: type[models.Assessment] | type[models.IndexValue],
+    key_column: str,
+    rows: Iterable[dict],
+    *,
+    now: dt.datetime,
+    methodology_version: str,
+    status: str = "final",
+    superseded_versions: frozenset[str] = frozenset(),
+) -> PublishCounts:
+    """Each row carries ``key_column``, ``date``, ``inputs_hash`` and the value columns.
+
+    A row whose inputs hash equals the current vintage's is skipped (unless it promotes a
+    provisional vintage to final), and so is a row that publishes the same numbers as a
+    fixed vintage made under a version the methodology supersedes (a correction of the
+    methodology restates only what it changes); otherwise the current vintage is
+    superseded at ``now`` and the row becomes the next vintage. Replacing a final or
+    restated vintage makes a ``restated`` one; replacing a provisional or withdrawn vintage
+    keeps the requested ``status``.
+    """
+    published = PUBLISHED_COLUMNS[model.__table__.name]
+    rows = list(rows)
+    counts = PublishCounts()
+    if not rows:
+        return counts
+    key = getattr(model, key_column)
+    keys = {row[key_column] for row in rows}
+    dates = [row["date"] for row in rows]
+    current = {
+        (getattr(v, key_column), v.date): v
+        for v in session.scalars(
+            select(model).where(
+                key.in_(keys),
+                model.date >= min(dates),
+                model.date <= max(dates),
+                model.superseded_at.is_(None),
+            )
+        )
+    }
+    to_insert, to_supersede = [], []
+    for row in rows:
+        previous = current.get((row[key_column], row["date"]))
+        promotes = previous is not None and previous.status == PROVISIONAL != status
+        if (
+            previous is not None
+            and not promotes
+            and (
+                previous.inputs_hash == row["inputs_hash"]
+                or (
+                    previous.methodology_version in superseded_versions
+                    and previous.status in FIXED
+                    and all(getattr(previous, c) == row[c] for c in published)
+                )
+            )
+        ):
+            counts.unchanged += 1
+            continue
+        vintage = 1
+        row_status = status
+        if previous is None or previous.status in (PROVISIONAL, WITHDRAWN):
+            counts.new += 1
+        else:
+            row_status = RESTATED
+            counts.restated += 1
+        if previous is not None:
+            to_supersede.append(previous.id)
+            vintage = previous.vintage + 1
+        to_insert.append(
+            {
+                **row,
+                "status": row_status,
+                "vintage": vintage,
+                "methodology_version": methodology_version,
+                "published_at": now,
+                "superseded_at": None,
+            }
+        )
+    _supersede(session, model, to_supersede, now)
+    if to_insert:
+        session.execute(model.__table__.insert(), to_insert)
+        bump_publication_version(session, now)
+    return counts
+
+
+def _supersede(session: Session, model, ids: list[int], now: dt.datetime) -> None:
+    for start in range(0, len(ids), 1000):
+        session.execute(
+            update(model).where(model.id.in_(ids[start : start + 1000])).values(superseded_at=now)
+        )
+
+
+def withdraw_vintages(
+    session: Session,
+    model: type[models.Assessment] | type[models.IndexValue],
+    dates: Iterable[dt.date],
+    *,
+    now: dt.datetime,
+    methodology_version: str,
+) -> int:
+    """Withdraw every current value on ``dates``: each gets a next vintage with status
+    ``withdrawn`` and no value (the rest of the row as it was). Returns how many."""
+    dates = sorted(set(dates))
+    if not dates:
+        return 0
+    current = session.scalars(
+        select(model).where(
+            model.date.in_(dates),
+            model.superseded_at.is_(None),
+            model.status.in_((*FIXED, PROVISIONAL)),
+        )
+    ).all()
+    if not current:
+        return 0
+    table = model.__table__
+    cleared = dict.fromkeys((*VALUE_COLUMNS[table.name], "rationale")) | {"inputs_hash": WITHDRAWN}
+    rows = [
+        {c.key: getattr(v, c.key) for c in table.columns if c.key not in VINTAGE_COLUMNS}
+        | cleared
+        | {
+            "status": WITHDRAWN,
+            "vintage": v.vintage + 1,
+            "methodology_version": methodology_version,
+            "published_at": now,
+            "superseded_at": None,
+        }
+        for v in current
+    ]
+    _supersede(session, model, [v.id for v in current], now)
+    session.execute(table.insert(), rows)
+    bump_publication_version(session, now)
+    return len(rows)
+
+
+def bump_publication_version(session: Session, now: dt.datetime) -> None:
+    """Count one more publishing transaction (readers key conditional answers on it).
+
+    The row lock also orders concurrent publishers on PostgreSQL, so a reader that sees the
+    new version sees every row published with it.
+    """
+    bumped = session.execute(
+        update(PublicationState)
+        .where(PublicationState.id == 1)
+        .values(version=PublicationState.version + 1, updated_at=now)
+    )
+    if bumped.rowcount == 0:
+        session.add(PublicationState(id=1, version=1, updated_at=now))
+        session.flush()

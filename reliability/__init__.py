@@ -1,1 +1,0 @@
-"""Crash-safety harness and test-only fault injection."""

@@ -1,0 +1,81 @@
+"""Typed SQLAlchemy 2.0 models, one module per kind of data; every model is named here."""
+
+from store.models.assessments import Assessment, Commodity
+from store.models.base import Base, BigId, UTCDateTime, utcnow
+from store.models.exchanges import ApiKey, Exchange, RateLimitCounter
+from store.models.indices import (
+    IndexConstituent,
+    IndexDailyOHLC,
+    IndexDefinition,
+    IndexValue,
+    IntradayIndexValue,
+    NormalisingConstant,
+    WeightSet,
+    WeightSetMember,
+)
+from store.models.ledger import GENESIS_HASH, AuditChainHead, AuditComputation, AuditLink
+from store.models.operations import FAILED, RUNNING, SUCCEEDED, JobRun, SchedulerInstance
+from store.models.trades import (
+    FxRate,
+    IdempotencyRecord,
+    IngestBatch,
+    RestatementMark,
+    Trade,
+    TradeRevision,
+)
+from store.models.vintages import (
+    FINAL,
+    FIXED,
+    PROVISIONAL,
+    RESTATED,
+    WITHDRAWN,
+    Correction,
+    PublicationState,
+    Vintage,
+)
+
+metadata = Base.metadata
+
+__all__ = [
+    "FAILED",
+    "FINAL",
+    "FIXED",
+    "GENESIS_HASH",
+    "PROVISIONAL",
+    "RESTATED",
+    "RUNNING",
+    "SUCCEEDED",
+    "WITHDRAWN",
+    "ApiKey",
+    "Assessment",
+    "AuditChainHead",
+    "AuditComputation",
+    "AuditLink",
+    "Base",
+    "BigId",
+    "Commodity",
+    "Correction",
+    "Exchange",
+    "FxRate",
+    "IdempotencyRecord",
+    "IndexConstituent",
+    "IndexDailyOHLC",
+    "IndexDefinition",
+    "IndexValue",
+    "IngestBatch",
+    "IntradayIndexValue",
+    "JobRun",
+    "NormalisingConstant",
+    "PublicationState",
+    "RateLimitCounter",
+    "RestatementMark",
+    "SchedulerInstance",
+    "Trade",
+    "TradeRevision",
+    "UTCDateTime",
+    "Vintage",
+    "WeightSet",
+    "WeightSetMember",
+    "metadata",
+    "utcnow",
+]

@@ -1,0 +1,70 @@
+"""Vintages and notices: what every published number carries, correction notices, and
+the counter of publishing transactions that readers key on.
+
+Published numbers (assessments, index values) are vintages: a recomputation that changes
+a value inserts a new row and stamps the old one's ``superseded_at``; nothing is
+overwritten, so what was known at any instant can be answered later."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.models.base import Base, BigId, utcnow
+
+PROVISIONAL, FINAL, RESTATED, WITHDRAWN = "provisional", "final", "restated", "withdrawn"
+FIXED = (FINAL, RESTATED)
+"""Statuses of a value that stands (a withdrawn vintage says the date has no value)."""
+
+
+class Vintage:
+    """Columns shared by every published number.
+
+    ``status``: ``provisional`` (intraday), ``final`` (the fixing), ``restated`` (a final
+    value recomputed after its inputs changed) or ``withdrawn`` (the date is no longer a
+    publication day: the vintage carries no value). ``published_at``/``superseded_at``
+    bound the real-time period in which the vintage was the current one.
+    """
+
+    status: Mapped[str] = mapped_column(String(16))
+    vintage: Mapped[int] = mapped_column(default=1)
+    methodology_version: Mapped[str] = mapped_column(String(32))
+    inputs_hash: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    superseded_at: Mapped[dt.datetime | None]
+
+
+class Correction(Base):
+    """A published notice that a final value was restated: old and new value, and why."""
+
+    __tablename__ = "corrections"
+    __table_args__ = (
+        Index("ix_corrections_published_at", "published_at", "id"),
+        Index("ix_corrections_index_id_date", "index_id", "date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    index_id: Mapped[int] = mapped_column(ForeignKey("index_definitions.id"))
+    date: Mapped[dt.date] = mapped_column(Date)
+    old_vintage: Mapped[int]
+    new_vintage: Mapped[int]
+    old_value: Mapped[float] = mapped_column(Float)
+    new_value: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(1000))
+    published_at: Mapped[dt.datetime]
+
+
+class PublicationState(Base):
+    """One row whose ``version`` goes up with every transaction that publishes vintages.
+
+    Readers compare it (with the tables' highest ids) to tell whether anything they answered
+    could have changed: it is what conditional requests and the live stream key on.
+    """
+
+    __tablename__ = "publication_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime | None]

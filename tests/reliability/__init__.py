@@ -1,0 +1,1 @@
+"""Crash, fuzz and abuse harnesses: test tooling, never in the wheel."""
