@@ -54,10 +54,24 @@ class LatestValue(BaseModel):
     published_at: dt.datetime
 
 
+class ConstantOut(BaseModel):
+    """A normalising constant as it stood: a recomputed one is a new ``vintage``."""
+
+    effective_from: dt.date
+    reference_date: dt.date
+    value: float
+    vintage: int
+    methodology_version: str
+    computed_at: dt.datetime
+
+
 class IndexDetail(IndexInfo):
     methodology_version: str
     normalising_constant: float | None = Field(
         description="The constant of the latest weight change, where the methodology uses one"
+    )
+    constants: list[ConstantOut] = Field(
+        description="Every weight period's normalising constant, as it stood at as_of"
     )
     constituents: list[Constituent]
     latest: LatestValue | None

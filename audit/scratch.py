@@ -32,6 +32,7 @@ from ingest.rules import feed_rules
 from publication.fixing import compute
 from publication.intraday import publish_provisional
 from publication.rebalance import republish
+from publication.vintage import Restating
 from store import models
 from store.db import make_engine, session_scope
 from store.ledger import reference_hash
@@ -232,7 +233,10 @@ class Scratch:
                     )
                 )
             if entry.kind == "compute":
-                compute(scratch, entry.start, entry.end, now=now, calendar=calendar)
+                methodology = calendar.methodology
+                rules = Restating(methodology.version, methodology.superseded_versions)
+                rules = rules.recorded(entry.restating)
+                compute(scratch, entry.start, entry.end, now=now, calendar=calendar, rules=rules)
             elif entry.kind == "provisional":
                 publish_provisional(scratch, now, calendar=calendar)
             elif entry.kind == "reweight":

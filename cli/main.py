@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from pydantic import ValidationError
 
 from cli import access, audit, feeds, publication, services
 from cli.common import DatabaseUrl, prepared, reports_errors, say
@@ -44,6 +45,10 @@ for command in (
 
 
 def main() -> None:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise SystemExit(f"error: {problems}") from None
     configure_logging(settings.log_level, settings.log_format)
     app()

@@ -8,69 +8,116 @@ from typing import Annotated
 
 import typer
 
-from cli.common import DatabaseUrl, prepared, reports_errors, say
+from cli.common import DatabaseUrl, fail, prepared, reports_errors, say
 from core.calendar import Calendar
 from core.settings import get_settings
+from publication.correction import Cause
 from publication.fixing import compute as compute_range
 from publication.rebalance import announce, apply
-from publication.restatement import sweep
+from publication.restatement import force_restatement, open_marks, sweep
 from store.db import session_scope
 
 rebalance_app = typer.Typer(help="The annual reweighting of the composite.", no_args_is_help=True)
 
-Day = Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"])]
+DATE = ["%Y-%m-%d"]
+Day = Annotated[dt.datetime | None, typer.Option(formats=DATE)]
+SHOWN_NOTICES = 30
+
+
+def _print_compute(report) -> None:
+    """What a computation published, restated, withdrew and left frozen, as a table, then
+    its correction notices."""
+    say(
+        f"{report.start}..{report.end}: {report.trades} trades"
+        + (f"; {len(report.pending_days)} days still open" if report.pending_days else "")
+    )
+    say(f"  {'':14}{'new':>8}{'restated':>10}{'withdrawn':>11}{'unchanged':>11}{'frozen':>8}")
+    for name, counts in (
+        ("assessments", report.assessments),
+        ("index values", report.index_values),
+    ):
+        say(
+            f"  {name:14}{counts.new:>8}{counts.restated:>10}{counts.withdrawn:>11}"
+            f"{counts.unchanged:>11}{counts.frozen:>8}"
+        )
+    if report.withdrawn_days:
+        say(f"  withdrawn, not publication days: {', '.join(map(str, report.withdrawn_days))}")
+    if report.index_values.frozen:
+        say("  frozen: outside the correction window (bcpi restate --force changes them)")
+    if report.corrections:
+        say(f"  {len(report.corrections)} correction notices (GET /v1/corrections):")
+        for c in report.corrections[:SHOWN_NOTICES]:
+            forced = ", forced" if c.forced else ""
+            say(
+                f"    {c.index} {c.date}: {c.old_value!r} -> {c.new_value!r} "
+                f"({c.reason}{forced}: {c.cause})"
+            )
+        if len(report.corrections) > SHOWN_NOTICES:
+            say(f"    … and {len(report.corrections) - SHOWN_NOTICES} more")
+    for code, reason in report.skipped.items():
+        say(f"  {code} not computed: {reason}")
 
 
 @reports_errors
 def compute(start: Day = None, end: Day = None, database_url: DatabaseUrl = None) -> None:
     """Compute (or recompute) assessments and indices for a range of publication days.
 
-    Values published on days that are not publication days are withdrawn, changed values
-    restated, each with a correction notice."""
+    Only what changed is published: values on days that are not publication days are
+    withdrawn, changed values inside the correction window restated, each with a correction
+    notice; older values are frozen."""
     ctx = prepared(database_url)
     calendar = ctx.calendar
     first = start.date() if start else ctx.catalogue.index_family.base_date
     last = end.date() if end else calendar.today()
     with session_scope(ctx.engine) as session:
-        report = compute_range(session, first, last, calendar=calendar)
-    say(
-        f"{first}..{last}: {report.trades} trades; assessments {report.assessments}; "
-        f"index values {report.index_values}"
-    )
-    if report.withdrawn_days:
-        say(
-            f"  withdrawn (not publication days under methodology {calendar.methodology.version}):"
-            f" {', '.join(d.isoformat() for d in report.withdrawn_days)}"
-        )
-    if report.corrections:
-        say(f"  {len(report.corrections)} correction notices (GET /v1/corrections)")
-    for code, reason in report.skipped.items():
-        say(f"  {code} not computed: {reason}")
+        cause = Cause(detail="bcpi compute", marks=open_marks(session, first, last))
+        report = compute_range(session, first, last, calendar=calendar, cause=cause)
+    _print_compute(report)
 
 
 @reports_errors
 def restate(
-    window_days: Annotated[
-        int | None,
-        typer.Option(min=1, help="Publication days (default BCPI_CORRECTION_WINDOW_DAYS)."),
+    index: Annotated[
+        str | None, typer.Option("--index", help="With --force: the index to restate.")
+    ] = None,
+    first: Annotated[
+        dt.datetime | None,
+        typer.Option("--from", formats=DATE, help="With --force: the first date."),
+    ] = None,
+    last: Annotated[
+        dt.datetime | None, typer.Option("--to", formats=DATE, help="With --force: the last date.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Restate published values past the correction window.")
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="With --force: why (it goes on the notices).")
     ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Run the restatement sweep now: restate what changed in the window, with notices."""
+    """Run the restatement sweep now (the correction window's changes, with notices); with
+    --force, restate INDEX from FROM to TO whatever their age, with notices marked forced."""
     ctx = prepared(database_url)
+    now = dt.datetime.now(dt.UTC)
+    if force:
+        if not (index and first and last and reason and reason.strip()):
+            raise fail("--force needs --index CODE --from DATE --to DATE --reason TEXT")
+        with session_scope(ctx.engine) as session:
+            report = force_restatement(
+                session, index, first.date(), last.date(), reason, now, calendar=ctx.calendar
+            )
+        _print_compute(report)
+        return
+    if index or first or last or reason:
+        raise fail("--index, --from, --to and --reason go with --force")
     with session_scope(ctx.engine) as session:
-        report = sweep(
-            session,
-            dt.datetime.now(dt.UTC),
-            window_days=window_days or ctx.settings.correction_window_days,
-            calendar=ctx.calendar,
-        )
+        swept = sweep(session, now, calendar=ctx.calendar)
     say(
-        f"window {report.window_start}..{report.window_end}: {report.marks} marks, "
-        f"{report.expired} before the window, {len(report.corrections)} corrections"
+        f"window {swept.window_start}..{swept.window_end}: {swept.marks} marks, "
+        f"{swept.expired} before the window, {len(swept.corrections)} corrections"
     )
-    for c in report.corrections:
-        say(f"  {c.index} {c.date}: {c.old_value!r} -> {c.new_value!r} ({c.reason})")
+    for c in swept.corrections:
+        say(f"  {c.index} {c.date}: {c.old_value!r} -> {c.new_value!r} ({c.reason}: {c.cause})")
 
 
 @rebalance_app.command("announce")

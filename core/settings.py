@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -35,6 +36,21 @@ def parse_sessions(text: str) -> tuple[tuple[dt.timedelta, dt.timedelta], ...]:
             raise ValueError(f"trading session {part.strip()!r} overlaps or precedes the previous")
         sessions.append((start, end))
     return tuple(sessions)
+
+
+RETIRED = {
+    "BCPI_FIXING_TIME": "the methodology's assessment.cutoff (the fixing is at the latest cut-off)",
+    "BCPI_TIMEZONE": "the methodology's calendar.timezone",
+    "BCPI_CORRECTION_WINDOW_DAYS": "the methodology's publication.correction_window_days",
+    "BCPI_CALENDAR_EXTRA_HOLIDAYS": "holidays = [...] in the BCPI_CALENDAR_FILE override file",
+    "BCPI_CALENDAR_EXTRA_WORKING_DAYS": "working_days = [...] in the BCPI_CALENDAR_FILE file",
+    "BCPI_CALENDAR_MAKE_UP_DAYS_TRADE": "the methodology's calendar.rule (no make-up days)",
+}
+"""Settings that changed published values, and what replaced each: they are refused."""
+
+
+def _retired(environment: dict[str, str | None]) -> list[str]:
+    return sorted(name for name in RETIRED if name in {k.upper() for k in environment})
 
 
 class Settings(BaseSettings):
@@ -65,9 +81,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
-    correction_window_days: int = Field(
-        default=5, ge=1, description="Trading days a restatement sweep may still correct."
-    )
     require_read_key: bool = Field(
         default=False, description="Refuse /v1 reads without an API key (401)."
     )
@@ -123,6 +136,19 @@ class Settings(BaseSettings):
         default=None,
         description="The operator's calendar override file (dated additions and removals).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_retired_settings(cls, data: object) -> object:
+        from dotenv import dotenv_values
+
+        found = _retired(dict(os.environ)) + _retired(dotenv_values(".env"))
+        if found:
+            replaced = "; ".join(f"{name}: set {RETIRED[name]} instead" for name in found)
+            raise ValueError(
+                f"settings that change published values are no longer read: {replaced}"
+            )
+        return data
 
     @field_validator("trading_hours")
     @classmethod

@@ -126,7 +126,7 @@ def _rejections(bad: pl.DataFrame) -> list[Rejection]:
 
 def _late_trade_days(
     session: Session, ctx: IngestContext, batch_id: int, new: pl.DataFrame
-) -> set[tuple[int, dt.date, str]]:
+) -> set[tuple[int, dt.date, str, str]]:
     """Published days that this batch added an active trade to."""
     days = new.filter(pl.col("status") == TradeStatus.ACTIVE.value)
     pairs = set(days.select("commodity_id", "window_day").unique().iter_rows())
@@ -145,7 +145,7 @@ def _late_trade_days(
             )
         )
         if added:
-            marks.add((commodity_id, day, "late_trade"))
+            marks.add((commodity_id, day, "late_trade", f"batch {batch_id}"))
     return marks
 
 

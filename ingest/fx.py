@@ -208,7 +208,10 @@ def release_held_trades(session: Session, rules: FeedRules, *, now: dt.datetime)
     released = done.filter(~pl.col("out_of_band"))
     mark_published_days(
         session,
-        {(c, d, "late_trade") for c, d in released.select("commodity_id", "window_day").rows()},
+        {
+            (c, d, "late_trade", "held trade released by a new FX rate")
+            for c, d in released.select("commodity_id", "window_day").rows()
+        },
         now=now,
     )
     return released.height

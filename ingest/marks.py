@@ -1,9 +1,10 @@
 """Mark published days for restatement when their trades change after publication.
 
-A (commodity, trading day) is published when it has a current assessment
-(``superseded_at IS NULL``). Late trades, cancels, amends and released held trades for
-such a day insert a ``RestatementMark``; the restatement sweep recomputes the day and
-clears it. An open mark with the same reason is not repeated.
+A (commodity, publication day) is published when it has a current assessment
+(``superseded_at IS NULL``). Late trades, cancels, amends and released held trades in such
+a day's window insert a ``RestatementMark`` (reason ``late_trade``, ``trade_cancelled`` or
+``trade_amended``, with the batch and trade that caused it); the restatement sweep
+recomputes the day and clears it. An open mark with the same reason is not repeated.
 """
 
 from __future__ import annotations
@@ -34,14 +35,14 @@ def published_days(session: Session, pairs: set[tuple[int, dt.date]]) -> set[tup
 
 
 def mark_published_days(
-    session: Session, candidates: Iterable[tuple[int, dt.date, str]], *, now: dt.datetime
+    session: Session, candidates: Iterable[tuple[int, dt.date, str, str]], *, now: dt.datetime
 ) -> int:
-    """Insert a mark for each (commodity id, day, reason) whose day is published."""
-    candidates = {(int(c), d, r) for c, d, r in candidates if c is not None and d is not None}
-    if not candidates:
+    """Insert a mark for each (commodity id, day, reason, cause) whose day is published."""
+    causes = {(int(c), d, r): why for c, d, r, why in candidates if c is not None and d}
+    if not causes:
         return 0
-    published = published_days(session, {(c, d) for c, d, _ in candidates})
-    wanted = {m for m in candidates if (m[0], m[1]) in published}
+    published = published_days(session, {(c, d) for c, d, _ in causes})
+    wanted = {m for m in causes if (m[0], m[1]) in published}
     if not wanted:
         return 0
     open_marks = {
@@ -61,7 +62,10 @@ def mark_published_days(
     }
     new = sorted(wanted - open_marks)
     session.add_all(
-        models.RestatementMark(commodity_id=c, date=d, reason=r, marked_at=now) for c, d, r in new
+        models.RestatementMark(
+            commodity_id=c, date=d, reason=r, cause=causes[(c, d, r)][:200], marked_at=now
+        )
+        for c, d, r in new
     )
     session.flush()
     return len(new)

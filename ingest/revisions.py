@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from ingest.rules import FeedRules
 
 CHUNK = 500
+REVISED = {"cancel": "trade_cancelled", "amend": "trade_amended"}
+"""The restatement reason of each revision."""
 
 
 @dataclass
@@ -39,7 +41,8 @@ class RevisionOutcome:
     held: int = 0
     duplicates: int = 0
     rejections: list[Rejection] = field(default_factory=list)
-    marks: set[tuple[int, dt.date, str]] = field(default_factory=set)
+    marks: set[tuple[int, dt.date, str, str]] = field(default_factory=set)
+    """(commodity id, publication day, reason, cause) of each change to a trade."""
 
 
 def content_hash(row: dict) -> str:
@@ -175,7 +178,8 @@ def apply_revisions(
         seen.add((trade_id, digest))
         if was_active:
             marked = rules.window_day(trade.commodity_id, trade.traded_at)
-            outcome.marks.add((trade.commodity_id, marked, row["action"]))
+            cause = f"batch {batch_id} trade {trade_id}"
+            outcome.marks.add((trade.commodity_id, marked, REVISED[row["action"]], cause))
         trade.revision += 1
         if row["action"] == "cancel":
             trade.status = TradeStatus.CANCELLED.value
@@ -195,7 +199,8 @@ def apply_revisions(
             outcome.held += 1
         else:
             marked = rules.window_day(trade.commodity_id, trade.traded_at)
-            outcome.marks.add((trade.commodity_id, marked, "amend"))
+            cause = f"batch {batch_id} trade {trade_id}"
+            outcome.marks.add((trade.commodity_id, marked, "trade_amended", cause))
     session.flush()
     return outcome
 

@@ -1,12 +1,21 @@
-"""Correction notices: every fixed index value that a later vintage restates or withdraws is
-announced with its old and new value and the reason.
+"""Correction notices: the one door through which a published value changes.
 
-:func:`record_corrections` runs in the transaction that published the new vintages (every
-path that can change a published value calls it: a computation over published days, the
-restatement sweep, a rebalance) and writes one notice per changed value. The reason is the
-methodology's declared change when the value was computed under another version (a
-``calendar_correction`` for 2025.2), ``calendar_correction`` for a withdrawal, otherwise the
-restatement marks that can move the value, or that its inputs changed on recomputation.
+Every fixed index value that a later vintage restates or withdraws is announced with its
+old and new value, the reason (one of ``store.models.REASONS``), its cause and whether an
+operator forced it. :func:`record_corrections` runs in the transaction that published the
+new vintages; every path that can change a published value calls it (a computation over
+published days, the restatement sweep, a rebalance, an operator's forced restatement).
+The reason, in this order:
+
+1. the methodology's declared change (``calendar_correction``, ``methodology_change``)
+   when the old value was computed under a version the new one supersedes;
+2. ``calendar_correction`` for a withdrawal (the date is no longer a publication day);
+3. ``operator`` for a forced restatement, the operator's words as the cause;
+4. the restatement marks that can move the value (a change to one of its constituents on
+   or before its date): ``trade_amended``, then ``trade_cancelled``, then ``late_trade``,
+   the batches and trades as the cause;
+5. the computation's own reason (``rebalance``, or ``operator`` for a recomputation that
+   nothing else explains).
 """
 
 from __future__ import annotations
@@ -20,12 +29,26 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
 from core.methodology import load_methodology
+from publication.vintage import Restating
 from store import models
 from store.models import FIXED, RESTATED, WITHDRAWN, Correction
 
-REASON_LIMIT = 1000
-Mark = tuple[str, dt.date, str]
-"""A restatement mark: commodity code, day, reason (``late_trade``, …)."""
+CAUSE_LIMIT = 1000
+Mark = tuple[str, dt.date, str, str]
+"""A restatement mark: commodity code, day, reason (``late_trade``, …), cause."""
+MARK_PRECEDENCE = ("trade_amended", "trade_cancelled", "late_trade")
+
+
+@dataclass(frozen=True)
+class Cause:
+    """What a computation that may change published values does it for."""
+
+    reason: str = "operator"
+    """The reason of a change nothing else explains."""
+    detail: str | None = None
+    forced: bool = False
+    """An operator's restatement past the correction window."""
+    marks: tuple[Mark, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,6 +62,8 @@ class CorrectionNotice:
     old_vintage: int
     new_vintage: int
     reason: str
+    cause: str | None
+    forced: bool
     published_at: dt.datetime
 
 
@@ -54,19 +79,19 @@ def _constituent_codes(session: Session) -> dict[int, set[str]]:
     return out
 
 
-def _marked(marks: Iterable[Mark], members: set[str], day: dt.date) -> str:
-    """The marks that can move this value: its constituents' changes on or before its date."""
-    causes = sorted(
-        {
-            f"{reason} {code} {when.isoformat()}"
-            for code, when, reason in marks
-            if code in members and when <= day
-        }
-    )
-    if not causes:
-        return "inputs changed on recomputation"
-    text = "; ".join(causes)
-    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"
+def _clip(text: str) -> str:
+    return text if len(text) <= CAUSE_LIMIT else text[: CAUSE_LIMIT - 1] + "…"
+
+
+def _marked(marks: Iterable[Mark], members: set[str], day: dt.date) -> tuple[str, str] | None:
+    """The reason and cause of the marks that can move this value: its constituents'
+    changes on or before its date."""
+    relevant = [m for m in marks if m[0] in members and m[1] <= day]
+    if not relevant:
+        return None
+    reason = next(r for r in MARK_PRECEDENCE if any(m[2] == r for m in relevant))
+    causes = sorted({f"{code} {when.isoformat()}: {why}" for code, when, _, why in relevant})
+    return reason, _clip("; ".join(causes))
 
 
 def _methodology_change(old_version: str, new_version: str) -> str:
@@ -74,12 +99,25 @@ def _methodology_change(old_version: str, new_version: str) -> str:
     return new.change if new.supersedes == old_version and new.change else "methodology_change"
 
 
+def _why(cause: Cause, members: set[str], row, frozen: bool) -> tuple[str, str | None, bool]:
+    day, status, old_version, new_version = row.date, row.status, row.old_m, row.new_m
+    if old_version != new_version:
+        return _methodology_change(old_version, new_version), f"methodology {new_version}", False
+    if status == WITHDRAWN:
+        return "calendar_correction", "not a publication day", False
+    if cause.forced:
+        return "operator", cause.detail, frozen
+    marked = _marked(cause.marks, members, day)
+    if marked is not None:
+        return (*marked, False)
+    return cause.reason, cause.detail, False
+
+
 def record_corrections(
-    session: Session, now: dt.datetime, marks: Iterable[Mark] = ()
+    session: Session, now: dt.datetime, cause: Cause = Cause(), rules: Restating | None = None
 ) -> list[CorrectionNotice]:
     """A notice for every fixed index value that a vintage published at ``now`` restated or
-    withdrew; ``marks`` are the restatement marks the computation swept."""
-    marks = list(marks)
+    withdrew (``forced`` where it was outside the correction window of ``rules``)."""
     new = aliased(models.IndexValue)
     old = aliased(models.IndexValue)
     replaced = session.execute(
@@ -87,13 +125,13 @@ def record_corrections(
             new.index_id,
             models.IndexDefinition.code,
             new.date,
-            old.value,
-            new.value,
-            old.vintage,
-            new.vintage,
+            old.value.label("old_value"),
+            new.value.label("new_value"),
+            old.vintage.label("old_vintage"),
+            new.vintage.label("new_vintage"),
             new.status,
-            old.methodology_version,
-            new.methodology_version,
+            old.methodology_version.label("old_m"),
+            new.methodology_version.label("new_m"),
         )
         .join(
             old,
@@ -114,26 +152,37 @@ def record_corrections(
     ).all()
     members = _constituent_codes(session) if replaced else {}
     notices = []
-    for index_id, code, day, old_value, new_value, old_v, new_v, status, old_m, new_m in replaced:
-        if old_m != new_m:
-            reason = _methodology_change(old_m, new_m)
-        elif status == WITHDRAWN:
-            reason = "calendar_correction"
-        else:
-            reason = _marked(marks, members.get(index_id, set()), day)
+    for row in replaced:
+        frozen = rules is not None and rules.frozen(row.date)
+        reason, detail, forced = _why(cause, members.get(row.index_id, set()), row, frozen)
         session.add(
             Correction(
-                index_id=index_id,
-                date=day,
-                old_vintage=old_v,
-                new_vintage=new_v,
-                old_value=old_value,
-                new_value=new_value,
+                index_id=row.index_id,
+                date=row.date,
+                old_vintage=row.old_vintage,
+                new_vintage=row.new_vintage,
+                old_value=row.old_value,
+                new_value=row.new_value,
                 reason=reason,
+                cause=detail,
+                forced=forced,
                 published_at=now,
             )
         )
-        notices.append(CorrectionNotice(code, day, old_value, new_value, old_v, new_v, reason, now))
+        notices.append(
+            CorrectionNotice(
+                row.code,
+                row.date,
+                row.old_value,
+                row.new_value,
+                row.old_vintage,
+                row.new_vintage,
+                reason,
+                detail,
+                forced,
+                now,
+            )
+        )
     session.flush()
     return notices
 
@@ -164,6 +213,8 @@ def published_notices(
             row.old_vintage,
             row.new_vintage,
             row.reason,
+            row.cause,
+            row.forced,
             row.published_at,
         )
         for row, code in session.execute(query.order_by(Correction.published_at, Correction.id))

@@ -11,7 +11,6 @@ of a fixed index value gets a correction notice. The intraday job calls
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, union
@@ -23,9 +22,15 @@ from core.faults import fault_point
 from core.settings import get_settings
 from index.computation import Computation, assess_days, index_value_rows
 from index.normalising_constant import save_constants
-from publication.correction import CorrectionNotice, Mark, record_corrections
+from publication.correction import Cause, CorrectionNotice, record_corrections
 from publication.ohlc import close_days, withdraw_days
-from publication.vintage import PublishCounts, publish_vintages, withdraw_vintages
+from publication.vintage import (
+    Forced,
+    PublishCounts,
+    Restating,
+    publish_vintages,
+    withdraw_vintages,
+)
 from store import models
 from store.ledger import journal_computation
 from store.models import FINAL, FIXED, PROVISIONAL
@@ -57,25 +62,31 @@ class ComputeReport(Published):
     corrections: list[CorrectionNotice] = field(default_factory=list)
 
 
+KEYS = {models.Assessment: "commodity_id", models.IndexValue: "index_id"}
+
+
 def default_calendar() -> Calendar:
     """The calendar of the methodology in force, as this process is configured."""
     return Calendar.from_settings(get_settings())
 
 
-def _publish(session, computation, model, rows, now, status, before: PublishCounts):
-    """Publish ``rows`` as vintages under the computation's methodology; the counts keep
-    the withdrawals already made."""
-    key = "commodity_id" if model is models.Assessment else "index_id"
-    counts = publish_vintages(
-        session,
-        model,
-        key,
-        rows,
-        now=now,
-        methodology_version=computation.methodology.version,
-        status=status,
-        superseded_versions=computation.methodology.superseded_versions,
+def rules_at(calendar: Calendar, now: dt.datetime, forced: Forced | None = None) -> Restating:
+    """What a computation at ``now`` may change: values inside the correction window, values
+    of versions its methodology supersedes, and what an operator ``forced``."""
+    methodology = calendar.methodology
+    window = methodology.publication.correction_window_days
+    return Restating(
+        methodology.version,
+        methodology.superseded_versions,
+        calendar.publication_days_before(calendar.local_date(now), window),
+        forced,
     )
+
+
+def _publish(session, rules, model, rows, now, status, before: PublishCounts):
+    """Publish ``rows`` as vintages; the counts keep the withdrawals already made."""
+    key = KEYS[model]
+    counts = publish_vintages(session, model, key, rows, now=now, rules=rules, status=status)
     counts.withdrawn = before.withdrawn
     return counts
 
@@ -87,18 +98,21 @@ def publish_assessments(
     now: dt.datetime,
     report,
     *,
+    rules: Restating | None = None,
     status: str = FINAL,
     until: dt.datetime | None = None,
     skip_fixed: bool = False,
 ) -> None:
-    """Assess every commodity on ``days`` (consecutive publication days) and publish."""
+    """Assess every commodity on ``days`` (consecutive publication days) and publish what
+    ``rules`` (default: no freeze) let change."""
     assessed = assess_days(session, computation, days, until=until, skip_fixed=skip_fixed)
     report.trades = assessed.trades
     report.closed_days = assessed.closed_days
     for name, count in assessed.fallbacks.items():
         report.fallbacks[name] = report.fallbacks.get(name, 0) + count
+    rules = rules or Restating(computation.methodology.version)
     report.assessments = _publish(
-        session, computation, models.Assessment, assessed.rows, now, status, report.assessments
+        session, rules, models.Assessment, assessed.rows, now, status, report.assessments
     )
 
 
@@ -109,13 +123,16 @@ def publish_index_values(
     now: dt.datetime,
     report,
     *,
+    rules: Restating | None = None,
     status: str = FINAL,
     only_day: dt.date | None = None,
     include_provisional: bool = False,
 ) -> list[dict]:
-    """Recompute every index from its base date; publish values from ``publish_from`` on.
+    """Recompute every index from its base date; publish values from ``publish_from`` on
+    that ``rules`` (default: no freeze) let change.
 
-    Returns the published rows (with ``index_id``, ``date``, ``value``).
+    Returns the rows that stand (with ``index_id``, ``date``, ``value``): published or
+    unchanged, not frozen.
     """
     computed = index_value_rows(
         session,
@@ -125,12 +142,14 @@ def publish_index_values(
         include_provisional=include_provisional,
     )
     report.skipped.update(computed.skipped)
+    rules = rules or Restating(computation.methodology.version)
     report.index_values = _publish(
-        session, computation, models.IndexValue, computed.rows, now, status, report.index_values
+        session, rules, models.IndexValue, computed.rows, now, status, report.index_values
     )
     if only_day is None:
         save_constants(session, computed.constants, now)
-    return computed.rows
+    kept = report.index_values.kept
+    return [row for row in computed.rows if (row["index_id"], row["date"]) not in kept]
 
 
 def _days_with_values(session: Session, start: dt.date, end: dt.date) -> list[dt.date]:
@@ -157,18 +176,20 @@ def withdraw_non_publication_days(
     end: dt.date,
     now: dt.datetime,
     report: ComputeReport,
+    rules: Restating,
 ) -> None:
-    """Withdraw the values of every day in ``start..end`` that is not a publication day."""
+    """Withdraw the values of every day in ``start..end`` that is not a publication day (as
+    far as ``rules`` let them change)."""
     days = [d for d in _days_with_values(session, start, end) if not calendar.is_publication_day(d)]
-    version = calendar.methodology.version
-    report.withdrawn_days = days
     report.assessments.withdrawn = withdraw_vintages(
-        session, models.Assessment, days, now=now, methodology_version=version
+        session, models.Assessment, KEYS[models.Assessment], days, now=now, rules=rules
     )
     report.index_values.withdrawn = withdraw_vintages(
-        session, models.IndexValue, days, now=now, methodology_version=version
+        session, models.IndexValue, KEYS[models.IndexValue], days, now=now, rules=rules
     )
-    withdraw_days(session, days, now)
+    remaining = set(_days_with_values(session, start, end))
+    report.withdrawn_days = [d for d in days if d not in remaining]
+    withdraw_days(session, report.withdrawn_days, now)
 
 
 def compute(
@@ -178,14 +199,19 @@ def compute(
     *,
     now: dt.datetime | None = None,
     calendar: Calendar | None = None,
-    marks: Iterable[Mark] = (),
+    cause: Cause = Cause(),
+    forced: Forced | None = None,
+    rules: Restating | None = None,
 ) -> ComputeReport:
     """Assess every commodity for the publication days ``start..end`` whose window has
     closed at ``now``, then recompute every index and publish its values from ``start`` on.
 
-    Only changed values are published (as new vintages); values on days of the range that
-    are not publication days are withdrawn. ``calendar`` defaults to :func:`default_calendar`;
-    ``marks`` (restatement marks being swept) give the reasons of the notices.
+    Only changed values are published (as new vintages), and a fixed value only inside the
+    correction window, or where the methodology corrects the version it was made under, or
+    where an operator ``forced`` it; values on days of the range that are not publication
+    days are withdrawn. Every fixed value changed gets a correction notice (``cause`` says
+    why). ``calendar`` defaults to :func:`default_calendar`; ``rules`` (what may change)
+    to the correction window at ``now`` and ``forced`` (a replay gives the recorded ones).
     """
     if end < start:
         raise InvalidRange(f"end {end} is before start {start}", start=start, end=end)
@@ -194,13 +220,14 @@ def compute(
     computation = Computation.load(session, calendar)
     report = ComputeReport(start=start, end=end)
     days = calendar.publication_days(start, end)
-    journal_computation(session, "compute", start, end, now, calendar)
-    withdraw_non_publication_days(session, calendar, start, end, now, report)
+    rules = rules or rules_at(calendar, now, forced)
+    journal_computation(session, "compute", start, end, now, calendar, rules.record())
+    withdraw_non_publication_days(session, calendar, start, end, now, report, rules)
     closed = [d for d in days if computation.window_closed(d, now)]
     report.pending_days = [d for d in days if d not in closed]
-    publish_assessments(session, computation, closed, now, report)
+    publish_assessments(session, computation, closed, now, report, rules=rules)
     fault_point("during_fixing")
-    rows = publish_index_values(session, computation, start, now, report)
-    report.corrections = record_corrections(session, now, marks)
+    rows = publish_index_values(session, computation, start, now, report, rules=rules)
+    report.corrections = record_corrections(session, now, cause, rules)
     close_days(session, rows, now)
     return report

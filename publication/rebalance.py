@@ -21,13 +21,14 @@ from core.catalogue import Catalogue, load_catalogue
 from core.errors import InvalidInput, RebalanceError
 from core.settings import get_settings
 from index.computation import Computation
+from index.normalising_constant import save_constants
 from index.weights import capped_weights, target_weights
-from publication.correction import record_corrections
+from publication.correction import Cause, record_corrections
 from publication.fixing import ComputeReport, default_calendar, publish_index_values
 from publication.ohlc import close_days
 from store import models
 from store.ledger import journal_computation
-from store.models import NormalisingConstant, WeightSet, WeightSetMember
+from store.models import FIXED, WeightSet, WeightSetMember
 
 
 @dataclass
@@ -252,7 +253,9 @@ def republish(session: Session, effective: dt.date, now: dt.datetime, calendar: 
         now,
         ComputeReport(start=effective, end=effective),
     )
-    record_corrections(session, now)
+    record_corrections(
+        session, now, Cause(reason="rebalance", detail=f"weights effective {effective}")
+    )
     close_days(session, rows, now)
 
 
@@ -273,7 +276,7 @@ def _record_constants(
 ) -> dict[str, float]:
     """The normalising constant of each composite and sector index from ``effective`` on:
     its value on the last index day before ``effective``."""
-    out = {}
+    rows, out = [], {}
     for definition in session.scalars(
         select(models.IndexDefinition).where(
             models.IndexDefinition.kind.in_(("composite", "sector"))
@@ -285,23 +288,22 @@ def _record_constants(
                 models.IndexValue.index_id == definition.id,
                 models.IndexValue.date < effective,
                 models.IndexValue.superseded_at.is_(None),
+                models.IndexValue.status.in_(FIXED),
             )
             .order_by(models.IndexValue.date.desc())
             .limit(1)
         ).first()
         if last is None:
             continue
-        row = session.scalar(
-            select(NormalisingConstant).where(
-                NormalisingConstant.index_id == definition.id,
-                NormalisingConstant.effective_from == effective,
-            )
+        rows.append(
+            {
+                "index_id": definition.id,
+                "effective_from": effective,
+                "reference_date": last.date,
+                "value": last.value,
+                "methodology_version": methodology_version,
+            }
         )
-        if row is None:
-            row = NormalisingConstant(index_id=definition.id, effective_from=effective)
-            session.add(row)
-        row.reference_date, row.value = last.date, last.value
-        row.methodology_version, row.computed_at = methodology_version, now
         out[definition.code] = last.value
-    session.flush()
+    save_constants(session, rows, now)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -34,6 +34,83 @@ class PublishCounts:
     restated: int = 0
     unchanged: int = 0
     withdrawn: int = 0
+    frozen: int = 0
+    """Fixed values a recomputation would have changed, outside the correction window."""
+    kept: set[tuple[int, dt.date]] = field(default_factory=set, repr=False, compare=False)
+    """The (key, date) of the frozen values: they stand as published."""
+
+
+@dataclass(frozen=True)
+class Forced:
+    """An operator's restatement past the correction window: these commodities' assessments
+    and indices' values, from ``first`` to ``last``."""
+
+    keys: frozenset[tuple[str, int]]
+    """(table, id): ``("assessments", commodity id)`` or ``("index_values", index id)``."""
+    first: dt.date
+    last: dt.date
+
+    def covers(self, table: str, key: int, day: dt.date) -> bool:
+        return (table, key) in self.keys and self.first <= day <= self.last
+
+    def record(self) -> dict:
+        """As the journal keeps it (a replay forces the same)."""
+        keys = sorted([table, key] for table, key in self.keys)
+        return {"keys": keys, "first": self.first.isoformat(), "last": self.last.isoformat()}
+
+    @classmethod
+    def recorded(cls, record: dict) -> Forced:
+        keys = frozenset((table, int(key)) for table, key in record["keys"])
+        first, last = (dt.date.fromisoformat(record[k]) for k in ("first", "last"))
+        return cls(keys, first, last)
+
+
+@dataclass(frozen=True)
+class Restating:
+    """Which published values a computation may change, and under what methodology."""
+
+    version: str
+    """The methodology version it runs under (recorded by every vintage it publishes)."""
+    superseded: frozenset[str] = frozenset()
+    """Versions it corrects: their values may change whatever their date."""
+    frozen_before: dt.date | None = None
+    """Fixed values of earlier dates are frozen (outside the correction window)."""
+    forced: Forced | None = None
+    """What an operator forced past the freeze."""
+
+    def may_change(self, previous, key: int) -> bool:
+        if previous.status not in FIXED or self.frozen_before is None:
+            return True
+        if previous.date >= self.frozen_before:
+            return True
+        if self.forced is not None and self.forced.covers(
+            previous.__tablename__, key, previous.date
+        ):
+            return True
+        return previous.methodology_version in self.superseded
+
+    def frozen(self, day: dt.date) -> bool:
+        """Is a fixed value of ``day`` outside the correction window?"""
+        return self.frozen_before is not None and day < self.frozen_before
+
+    def record(self) -> dict:
+        """As the journal keeps it (a replay restates the same)."""
+        frozen = self.frozen_before.isoformat() if self.frozen_before else None
+        forced = self.forced.record() if self.forced else None
+        return {"frozen_before": frozen, "forced": forced}
+
+    def recorded(self, record: dict | None) -> Restating:
+        """These rules with the freeze of a journal's ``record`` (none: no freeze)."""
+        if not record:
+            return Restating(self.version, self.superseded)
+        frozen = record.get("frozen_before")
+        forced = record.get("forced")
+        return Restating(
+            self.version,
+            self.superseded,
+            dt.date.fromisoformat(frozen) if frozen else None,
+            Forced.recorded(forced) if forced else None,
+        )
 
 
 def publish_vintages(
@@ -43,19 +120,18 @@ def publish_vintages(
     rows: Iterable[dict],
     *,
     now: dt.datetime,
-    methodology_version: str,
+    rules: Restating,
     status: str = "final",
-    superseded_versions: frozenset[str] = frozenset(),
 ) -> PublishCounts:
     """Each row carries ``key_column``, ``date``, ``inputs_hash`` and the value columns.
 
     A row whose inputs hash equals the current vintage's is skipped (unless it promotes a
     provisional vintage to final), and so is a row that publishes the same numbers as a
     fixed vintage made under a version the methodology supersedes (a correction of the
-    methodology restates only what it changes); otherwise the current vintage is
-    superseded at ``now`` and the row becomes the next vintage. Replacing a final or
-    restated vintage makes a ``restated`` one; replacing a provisional or withdrawn vintage
-    keeps the requested ``status``.
+    methodology restates only what it changes), and a row that would change a frozen value
+    (``rules``); otherwise the current vintage is superseded at ``now`` and the row becomes
+    the next vintage. Replacing a final or restated vintage makes a ``restated`` one;
+    replacing a provisional or withdrawn vintage keeps the requested ``status``.
     """
     published = PUBLISHED_COLUMNS[model.__table__.name]
     rows = list(rows)
@@ -86,13 +162,17 @@ def publish_vintages(
             and (
                 previous.inputs_hash == row["inputs_hash"]
                 or (
-                    previous.methodology_version in superseded_versions
+                    previous.methodology_version in rules.superseded
                     and previous.status in FIXED
                     and all(getattr(previous, c) == row[c] for c in published)
                 )
             )
         ):
             counts.unchanged += 1
+            continue
+        if previous is not None and not rules.may_change(previous, row[key_column]):
+            counts.frozen += 1
+            counts.kept.add((row[key_column], row["date"]))
             continue
         vintage = 1
         row_status = status
@@ -109,7 +189,7 @@ def publish_vintages(
                 **row,
                 "status": row_status,
                 "vintage": vintage,
-                "methodology_version": methodology_version,
+                "methodology_version": rules.version,
                 "published_at": now,
                 "superseded_at": None,
             }
@@ -131,13 +211,15 @@ def _supersede(session: Session, model, ids: list[int], now: dt.datetime) -> Non
 def withdraw_vintages(
     session: Session,
     model: type[models.Assessment] | type[models.IndexValue],
+    key_column: str,
     dates: Iterable[dt.date],
     *,
     now: dt.datetime,
-    methodology_version: str,
+    rules: Restating,
 ) -> int:
-    """Withdraw every current value on ``dates``: each gets a next vintage with status
-    ``withdrawn`` and no value (the rest of the row as it was). Returns how many."""
+    """Withdraw every current value on ``dates`` that ``rules`` lets change: each gets a next
+    vintage with status ``withdrawn`` and no value (the rest of the row as it was). Returns
+    how many."""
     dates = sorted(set(dates))
     if not dates:
         return 0
@@ -148,6 +230,7 @@ def withdraw_vintages(
             model.status.in_((*FIXED, PROVISIONAL)),
         )
     ).all()
+    current = [v for v in current if rules.may_change(v, getattr(v, key_column))]
     if not current:
         return 0
     table = model.__table__
@@ -158,7 +241,7 @@ def withdraw_vintages(
         | {
             "status": WITHDRAWN,
             "vintage": v.vintage + 1,
-            "methodology_version": methodology_version,
+            "methodology_version": rules.version,
             "published_at": now,
             "superseded_at": None,
         }

@@ -50,7 +50,8 @@ class Job:
 
 
 def _counts(counts: Any) -> dict[str, int]:
-    return dataclasses.asdict(counts) if dataclasses.is_dataclass(counts) else {}
+    fields = dataclasses.asdict(counts) if dataclasses.is_dataclass(counts) else {}
+    return {name: value for name, value in fields.items() if isinstance(value, int)}
 
 
 # -- intraday provisional values ---------------------------------------------------------
@@ -97,9 +98,7 @@ def fixing(session: Session, ctx: JobContext) -> dict[str, Any]:
 
 def restatement_sweep(session: Session, ctx: JobContext) -> dict[str, Any]:
     """Recompute the correction window; restate what changed, with correction notices."""
-    report = sweep(
-        session, ctx.now, window_days=ctx.settings.correction_window_days, calendar=ctx.calendar
-    )
+    report = sweep(session, ctx.now, calendar=ctx.calendar)
     return {
         "window": [report.window_start.isoformat(), report.window_end.isoformat()],
         "marks": report.marks,

@@ -133,7 +133,13 @@ def journal_days(calendar: Calendar, start: dt.date, end: dt.date) -> list[str]:
 
 
 def journal_computation(
-    session: Session, kind: str, start: dt.date, end: dt.date, now: dt.datetime, calendar: Calendar
+    session: Session,
+    kind: str,
+    start: dt.date,
+    end: dt.date,
+    now: dt.datetime,
+    calendar: Calendar,
+    restating: dict[str, Any] | None = None,
 ) -> None:
     """One journal entry: the run's kind, range, ``now``, methodology, publication days,
     the newest batch and FX rate its transaction can see, and the reference data digest."""
@@ -150,6 +156,7 @@ def journal_computation(
             last_batch_id=last_batch,
             last_fx_id=last_fx,
             reference_hash=reference_hash(session),
+            restating=restating,
         )
     )
     session.flush()

@@ -1,6 +1,7 @@
 """A small published history for the audit tests: the demo's feed files, then HTTP pushes
 (late trades, a re-sent batch, a cancel, an amend, a trade held for its FX rate), an FX
-load, a recomputation, a restatement sweep and an intraday run.
+load, a recomputation (the values are frozen), a restatement sweep (the marks are before
+the window), an operator's forced restatement and an intraday run.
 
 Every date is a publication day of 2 to 14 January 2025, which holds no mainland public
 holiday (1 January is one, the Spring Festival begins on 28 January): the calendar in force
@@ -20,7 +21,7 @@ from core.settings import Settings
 from ingest.fx import load_fx
 from publication.fixing import compute, default_calendar
 from publication.intraday import publish_provisional
-from publication.restatement import sweep
+from publication.restatement import force_restatement, sweep
 from store.db import session_scope
 from tests.feeds_support import client_for, exchange_key, push, trade
 
@@ -98,11 +99,21 @@ def build_history(
     with session_scope(engine) as session:
         assert load_fx(session, catalogue, fx, calendar=calendar).released == 1
 
+    # January 2025 is long outside the correction window: a recomputation changes nothing,
+    # and only an operator's forced restatement publishes the late trades' effect.
     now = dt.datetime.now(dt.UTC)
     with session_scope(engine) as session:
-        compute(session, START, LAST, now=now)
+        recomputed = compute(session, START, LAST, now=now)
+    assert recomputed.index_values.restated == 0 and recomputed.assessments.frozen > 0
     with session_scope(engine) as session:
-        sweep(session, now + dt.timedelta(minutes=10), window_days=600)
+        sweep(session, now + dt.timedelta(minutes=5))
+    with session_scope(engine) as session:
+        reason = "late trades and an FX load after the correction window"
+        forced = force_restatement(
+            session, "BCPI", START, LAST, reason, now + dt.timedelta(minutes=10)
+        )
+    assert forced.index_values.restated > 0
+    assert all(c.forced and c.reason == "operator" for c in forced.corrections)
     with session_scope(engine) as session:
         noon = dt.datetime.combine(INTRADAY_DAY, dt.time(11, 0), dt.timezone(dt.timedelta(hours=8)))
         publish_provisional(session, noon)

@@ -13,7 +13,7 @@ import math
 from sqlalchemy import select
 
 from core.methodology import in_force
-from publication.vintage import publish_vintages
+from publication.vintage import Restating, publish_vintages
 from store import models
 from store.db import session_scope
 
@@ -68,7 +68,7 @@ def publish_index(engine, code: str, values: dict[dt.date, float], *, now, statu
             "index_id",
             rows,
             now=now,
-            methodology_version=in_force().version,
+            rules=Restating(in_force().version),
             status=status,
         )
 
@@ -93,7 +93,7 @@ def publish_assessments(engine, code: str, points: list[dict], *, now, status="f
             "commodity_id",
             rows,
             now=now,
-            methodology_version=in_force().version,
+            rules=Restating(in_force().version),
             status=status,
         )
 

@@ -15,7 +15,7 @@ from api import series as series_module
 from api.app import create_app
 from core.methodology import in_force
 from core.settings import Settings
-from publication.vintage import withdraw_vintages
+from publication.vintage import Restating, withdraw_vintages
 from store import models
 from store.db import session_scope
 from tests import naive_series as naive
@@ -286,9 +286,10 @@ def test_a_withdrawn_date_leaves_every_series_and_the_latest_value(client, engin
         count = withdraw_vintages(
             session,
             models.IndexValue,
+            "index_id",
             gone,
             now=withdrawn_at,
-            methodology_version=in_force().version,
+            rules=Restating(in_force().version),
         )
     assert count == len(gone)
     kept = [{"date": d, "value": v, "status": "final"} for d, v in VALUES.items() if d not in gone]

@@ -62,9 +62,7 @@ def test_bcpi_compute_withdraws_holiday_values_and_restates_the_next_day(
     finally:
         get_settings.cache_clear()
     assert done.exit_code == 0, done.output
-    assert "withdrawn (not publication days under methodology 2025.2): 2026-01-01, 2026-01-02" in (
-        done.output
-    )
+    assert "withdrawn, not publication days: 2026-01-01, 2026-01-02" in done.output
 
     with session_scope(engine) as session:
         current = {

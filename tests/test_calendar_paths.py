@@ -185,8 +185,9 @@ def test_a_late_trade_stamped_on_a_holiday_marks_and_restates_the_next_publicati
     assert marks == [("REBAR", dt.date(2026, 2, 24), "late_trade")]
 
     with session_scope(engine) as session:
-        report = sweep(session, fixed_at + dt.timedelta(hours=2), window_days=3)
+        report = sweep(session, fixed_at + dt.timedelta(hours=2))
     engine.dispose()
     restated = {(n.index, n.date) for n in report.corrections}
     assert restated == {(code, dt.date(2026, 2, 24)) for code in ("BCPI", "BCPI-FER", "REBAR")}
-    assert {n.reason for n in report.corrections} == {"late_trade REBAR 2026-02-24"}
+    assert {n.reason for n in report.corrections} == {"late_trade"}
+    assert {n.cause.split(":")[0] for n in report.corrections} == {"REBAR 2026-02-24"}

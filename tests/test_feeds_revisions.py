@@ -137,10 +137,10 @@ def test_changes_to_a_published_day_mark_it_for_restatement(api):
         [trade("T3", action="amend", commodity="HRC", traded_at="2025-03-05T10:00:00+08:00")],
     )
     assert _marks(api.engine) == [
-        ("REBAR", MARCH_3, "amend"),
-        ("REBAR", MARCH_3, "cancel"),
         ("REBAR", MARCH_3, "late_trade"),
-        ("REBAR", MARCH_4, "amend"),
+        ("REBAR", MARCH_3, "trade_amended"),
+        ("REBAR", MARCH_3, "trade_cancelled"),
+        ("REBAR", MARCH_4, "trade_amended"),
     ]
     # an open mark is not repeated; a duplicate changes nothing at all
     counts = stored_counts(api.engine)

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from core.calendar import Calendar
 from core.catalogue import parse_catalogue
-from core.methodology import CalendarRules
+from core.methodology import CalendarRules, PublicationRules
 from core.settings import Settings
 from ingest.files import ingest_file
 from publication.fixing import compute
@@ -126,7 +126,7 @@ def test_late_trade_inside_the_window_restates_and_publishes_notices(published, 
     _late_trade(engine, catalogue, tmp_path, LATE, JAN5)
 
     with session_scope(engine) as session:
-        report = sweep(session, SWEPT_AT, window_days=5, calendar=Calendar(LOOSE))
+        report = sweep(session, SWEPT_AT, calendar=Calendar(LOOSE))
     # Five publication days back from 7 Jan: 7, 6, 5 Jan, 31 and 30 Dec.
     assert report.window_start == dt.date(2025, 12, 30)
     assert report.marks >= 1 and report.expired == 0
@@ -136,7 +136,9 @@ def test_late_trade_inside_the_window_restates_and_publishes_notices(published, 
     assert by_code["TEST"].old_value == pytest.approx(OLD, rel=1e-12)
     assert by_code["TEST"].new_value == pytest.approx(NEW, rel=1e-12)
     assert by_code["COTTON"].new_value == pytest.approx(920.0, rel=1e-12)
-    assert "COTTON 2026-01-05" in by_code["TEST"].reason
+    assert {c.reason for c in report.corrections} == {"late_trade"}
+    assert "COTTON 2026-01-05: batch " in by_code["TEST"].cause
+    assert not any(c.forced for c in report.corrections)
 
     with session_scope(engine) as session:
         assert (
@@ -149,9 +151,7 @@ def test_late_trade_inside_the_window_restates_and_publishes_notices(published, 
         )
         assert session.scalar(select(func.count()).select_from(Correction)) == 3
     with session_scope(engine) as session:
-        again = sweep(
-            session, SWEPT_AT + dt.timedelta(hours=1), window_days=5, calendar=Calendar(LOOSE)
-        )
+        again = sweep(session, SWEPT_AT + dt.timedelta(hours=1), calendar=Calendar(LOOSE))
     assert again.corrections == []
 
     settings = Settings(database_url=database_url, catalogue_path=catalogue_path)
@@ -182,7 +182,9 @@ def test_late_trade_inside_the_window_restates_and_publishes_notices(published, 
         assert test_notice["old_value"] == pytest.approx(OLD, rel=1e-12)
         assert test_notice["new_value"] == pytest.approx(NEW, rel=1e-12)
         assert (test_notice["old_vintage"], test_notice["new_vintage"]) == (1, 2)
-        assert "COTTON" in test_notice["reason"]
+        assert test_notice["reason"] == "late_trade"
+        assert test_notice["cause"].startswith("COTTON 2026-01-05: batch ")
+        assert test_notice["forced"] is False
         later = client.get(
             "/v1/corrections", params={"since": (SWEPT_AT + dt.timedelta(seconds=1)).isoformat()}
         )
@@ -207,17 +209,18 @@ def test_late_trade_inside_the_window_restates_and_publishes_notices(published, 
         ]
 
 
+def _window(days: int) -> Calendar:
+    """LOOSE with a correction window of ``days`` publication days."""
+    rules = PublicationRules(correction_window_days=days)
+    return Calendar(LOOSE.model_copy(update={"publication": rules}))
+
+
 def test_late_trade_before_the_window_is_not_restated(published, tmp_path):
     engine, catalogue, _, _ = published
     late = "LATE2,COTTON,2025-12-30T11:00:00+08:00,16000,3,CNY,t"
     _late_trade(engine, catalogue, tmp_path, late, dt.date(2025, 12, 30))
     with session_scope(engine) as session:
-        report = sweep(
-            session,
-            dt.datetime(2026, 1, 9, 9, 0, tzinfo=dt.UTC),
-            window_days=3,
-            calendar=Calendar(LOOSE),
-        )
+        report = sweep(session, dt.datetime(2026, 1, 9, 9, 0, tzinfo=dt.UTC), calendar=_window(3))
     # Three publication days back from 9 Jan: 9, 8, 7 Jan (after the last published day).
     assert report.window_start == dt.date(2026, 1, 7)
     assert report.expired == 1 and report.corrections == []

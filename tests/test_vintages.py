@@ -22,6 +22,8 @@ from store.reference import ensure_exchange
 from tests.test_composite import FEED, LOOSE, SMALL_CATALOGUE
 
 FIRST, LAST = dt.date(2025, 12, 30), dt.date(2026, 1, 6)
+# The day after LAST: every date of the range is inside the correction window.
+NOW = dt.datetime(2026, 1, 7, 9, 0, tzinfo=dt.UTC)
 HOLIDAY, AFTER_IT = dt.date(2026, 1, 2), dt.date(2026, 1, 5)
 
 
@@ -63,9 +65,9 @@ def _vintages(engine, code: str, day: dt.date):
 def test_late_trade_restates_only_the_affected_values(fed, tmp_path):
     engine, catalogue = fed
     with session_scope(engine) as session:
-        compute(session, FIRST, LAST, calendar=Calendar(LOOSE))
+        compute(session, FIRST, LAST, now=NOW, calendar=Calendar(LOOSE))
     with session_scope(engine) as session:
-        again = compute(session, FIRST, LAST, calendar=Calendar(LOOSE))
+        again = compute(session, FIRST, LAST, now=NOW, calendar=Calendar(LOOSE))
     assert (again.assessments.new, again.assessments.restated) == (0, 0)
     assert (again.index_values.new, again.index_values.restated) == (0, 0)
 
@@ -73,7 +75,7 @@ def test_late_trade_restates_only_the_affected_values(fed, tmp_path):
     late = [FEED[0], "LATE1,COTTON,2026-01-02T11:00:00+08:00,14100,3,CNY,t"]
     assert _ingest(engine, catalogue, tmp_path / "b.csv", late).accepted == 1
     with session_scope(engine) as session:
-        report = compute(session, FIRST, LAST, calendar=Calendar(LOOSE))
+        report = compute(session, FIRST, LAST, now=NOW, calendar=Calendar(LOOSE))
     # One assessment (cotton, 5 Jan) and three index values (cotton, its sector, composite).
     assert (report.assessments.new, report.assessments.restated) == (0, 1)
     assert (report.index_values.new, report.index_values.restated) == (0, 3)
@@ -93,7 +95,7 @@ def test_each_value_records_the_methodology_version_it_was_computed_under(fed):
     engine, _ = fed
     trial = LOOSE.model_copy(update={"version": "2099.1"})
     with session_scope(engine) as session:
-        report = compute(session, FIRST, LAST, calendar=Calendar(trial))
+        report = compute(session, FIRST, LAST, now=NOW, calendar=Calendar(trial))
         versions = {
             model.__name__: set(session.scalars(select(model.methodology_version)))
             for model in (models.Assessment, models.IndexValue)

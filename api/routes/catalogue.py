@@ -7,10 +7,11 @@ from sqlalchemy import func, select
 
 from api.deps import ReadSessionDep
 from api.params import AsOf, instant
-from api.schemas import CommodityInfo, Constituent, IndexDetail, IndexInfo, LatestValue
+from api.schemas import CommodityInfo, ConstantOut, Constituent, IndexDetail, IndexInfo, LatestValue
 from api.series import known_at
 from core.errors import UnknownIndex
 from core.methodology import in_force
+from index.normalising_constant import constants_at
 from store import models
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
@@ -97,6 +98,10 @@ def index_detail(code: str, session: ReadSessionDep, as_of: AsOf = None) -> Inde
         **IndexInfo.model_validate(definition, from_attributes=True).model_dump(),
         methodology_version=latest.methodology_version if latest else in_force().version,
         normalising_constant=float(constant) if constant is not None else None,
+        constants=[
+            ConstantOut.model_validate(c, from_attributes=True)
+            for c in constants_at(session, definition.id, as_of)
+        ],
         constituents=[
             Constituent(
                 code=commodity.code,

@@ -203,6 +203,12 @@ class IntradayRules(_Frozen):
     interval_seconds: int = Field(default=60, ge=1)
 
 
+class PublicationRules(_Frozen):
+    correction_window_days: int = Field(default=5, ge=1)
+    """Publication days, ending today, whose published values may still be restated; an
+    older value is frozen (only an operator's forced restatement changes it)."""
+
+
 ChangeReason = Literal["methodology_change", "calendar_correction"]
 
 
@@ -217,6 +223,7 @@ class Methodology(_Frozen):
     assessment: AssessmentRules = AssessmentRules()
     rebalance: RebalanceRules = RebalanceRules()
     intraday: IntradayRules = IntradayRules()
+    publication: PublicationRules = PublicationRules()
 
     @property
     def superseded_versions(self) -> frozenset[str]:

@@ -77,10 +77,24 @@ class WeightSetMember(Base):
 
 
 class NormalisingConstant(Base):
-    """``value`` multiplies Σ weight × level / reference level from ``effective_from`` on."""
+    """``value`` multiplies Σ weight × level / reference level from ``effective_from`` on.
+
+    Never edited: a recomputed constant is a new ``vintage``, published at ``computed_at``;
+    the one it replaces keeps its value and is stamped ``superseded_at``.
+    """
 
     __tablename__ = "normalising_constants"
-    __table_args__ = (UniqueConstraint("index_id", "effective_from"),)
+    __table_args__ = (
+        UniqueConstraint("index_id", "effective_from", "vintage"),
+        Index(
+            "ix_normalising_constants_current",
+            "index_id",
+            "effective_from",
+            unique=True,
+            sqlite_where=text("superseded_at IS NULL"),
+            postgresql_where=text("superseded_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     index_id: Mapped[int] = mapped_column(ForeignKey("index_definitions.id"))
@@ -89,6 +103,8 @@ class NormalisingConstant(Base):
     value: Mapped[float] = mapped_column(Float)
     methodology_version: Mapped[str] = mapped_column(String(32))
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    vintage: Mapped[int] = mapped_column(default=1, server_default="1")
+    superseded_at: Mapped[dt.datetime | None]
 
 
 class IndexValue(Vintage, Base):

@@ -53,7 +53,7 @@ class AuditComputation(Base):
     ``trading_days`` the calendar it used, from the trading day before ``start`` to
     ``end``; ``last_batch_id`` and ``last_fx_id`` the newest batch and FX rate its
     transaction could see; ``reference_hash`` a digest of the commodities, indices and
-    weights it read.
+    weights it read; ``restating`` what published values it could change.
     """
 
     __tablename__ = "audit_computations"
@@ -69,3 +69,6 @@ class AuditComputation(Base):
     last_batch_id: Mapped[int | None]
     last_fx_id: Mapped[int | None]
     reference_hash: Mapped[str] = mapped_column(String(64))
+    restating: Mapped[dict[str, Any] | None]
+    """What it could change: ``{"frozen_before": date, "forced": {"keys": [[table, id], …],
+    "first", "last"} or null}`` (a replay restates the same)."""

@@ -150,10 +150,11 @@ class FxRate(Base):
 
 
 class RestatementMark(Base):
-    """A commodity's day whose inputs changed after it may have been published.
+    """A commodity's publication day whose inputs changed after it was published.
 
-    Written by ingest (late trades, cancels, amends); cleared by the restatement sweep
-    once the day has been recomputed.
+    Written by ingest: ``reason`` ``late_trade``, ``trade_cancelled`` or ``trade_amended``,
+    ``cause`` the batch (and trade) that did it. Cleared by the restatement sweep once the
+    day has been recomputed, or, for a day before the correction window, without a change.
     """
 
     __tablename__ = "restatement_marks"
@@ -163,5 +164,6 @@ class RestatementMark(Base):
     commodity_id: Mapped[int] = mapped_column(ForeignKey("commodities.id"))
     date: Mapped[dt.date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(32))
+    cause: Mapped[str | None] = mapped_column(String(200))
     marked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     cleared_at: Mapped[dt.datetime | None]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, BigId, utcnow
@@ -36,8 +36,23 @@ class Vintage:
     superseded_at: Mapped[dt.datetime | None]
 
 
+REASONS = (
+    "late_trade",
+    "trade_cancelled",
+    "trade_amended",
+    "rebalance",
+    "methodology_change",
+    "calendar_correction",
+    "operator",
+)
+"""Why a published value changed (a correction notice's ``reason``)."""
+
+
 class Correction(Base):
-    """A published notice that a final value was restated: old and new value, and why."""
+    """A published notice that a fixed value was restated or withdrawn: old and new value,
+    why (``reason``, one of :data:`REASONS`), what caused it (``cause``: batch and trade,
+    methodology version, the operator's words) and whether an operator forced it past the
+    correction window (``forced``)."""
 
     __tablename__ = "corrections"
     __table_args__ = (
@@ -53,6 +68,8 @@ class Correction(Base):
     old_value: Mapped[float] = mapped_column(Float)
     new_value: Mapped[float | None] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(String(1000))
+    cause: Mapped[str | None] = mapped_column(String(1000))
+    forced: Mapped[bool] = mapped_column(default=False, server_default=false())
     published_at: Mapped[dt.datetime]
 
 
