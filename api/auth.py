@@ -21,10 +21,11 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 
 from core.errors import Forbidden, Unauthenticated
+from publication.disclosure import PUBLIC, Audience
 from store import models
 from store.reference import hash_key
 
-READER_ROLES = ("read", "admin", "exchange")
+READER_ROLES = ("read", "admin", "exchange", "auditor")
 MAX_KEY_LENGTH = 256
 
 
@@ -104,7 +105,20 @@ def optional_reader(request: Request) -> Principal | None:
     return principal
 
 
+def audience(principal: Principal | None) -> Audience:
+    """What a reader may see of contributors' trades (:mod:`publication.disclosure`)."""
+    if principal is None:
+        return PUBLIC
+    if principal.role in ("admin", "auditor"):
+        return Audience(everything=True)
+    if principal.role == "exchange":
+        return Audience(exchange=principal.exchange_code)
+    return PUBLIC
+
+
 ExchangePrincipal = Annotated[Principal, Depends(require_roles("exchange"))]
 AdminPrincipal = Annotated[Principal, Depends(require_roles("admin"))]
+OverseerPrincipal = Annotated[Principal, Depends(require_roles("admin", "auditor"))]
+"""Reads that only operators may make: an administrator, or an auditor (who writes nothing)."""
 ReaderPrincipal = Annotated[Principal, Depends(require_roles(*READER_ROLES))]
 OptionalReader = Annotated[Principal | None, Depends(optional_reader)]

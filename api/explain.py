@@ -19,6 +19,7 @@ from api.schemas import ExplainedAssessment, ExplainedConstituent, Explanation, 
 from api.series import known_at
 from core.calendar import Calendar
 from core.errors import NotPublished
+from publication.disclosure import PUBLIC, Audience, discloses, shown
 from store import models
 
 
@@ -80,28 +81,35 @@ def _trades(
 
 
 def _explained_assessment(
-    session: Session, assessment: models.Assessment, calendar: Calendar
+    session: Session, assessment: models.Assessment, calendar: Calendar, audience: Audience
 ) -> ExplainedAssessment:
-    rationale = assessment.rationale or {}
+    rationale = dict(assessment.rationale or {})
     if "trades_used" in rationale or "excluded" in rationale:
-        used = rationale.get("trades_used") or []
-        excluded = rationale.get("excluded") or []
         source = "rationale"
     else:
-        used, excluded = _trades(session, assessment, calendar)
+        rationale["trades_used"], rationale["excluded"] = _trades(session, assessment, calendar)
         source = "trades"
-    if isinstance(used, int):  # a count only
-        used = []
-    rest = {k: v for k, v in rationale.items() if k not in ("trades_used", "excluded")}
+    if isinstance(rationale.get("trades_used"), int):  # a count only
+        rationale["trades_used"] = []
+    rules = calendar.methodology.publication
+    limits = {"min_trades": rules.disclosure_min_trades}
+    limits["min_exchanges"] = rules.disclosure_min_exchanges
+    seen = shown(rationale, audience, **limits)
+    if audience.everything:
+        used, excluded = seen.get("trades_used") or [], seen.get("excluded") or []
+    else:
+        used, excluded = seen.pop("own_trades_used", []), seen.pop("own_trades_excluded", [])
+    open_window = audience.everything or discloses(rationale, **limits)
+    rest = {k: v for k, v in seen.items() if k not in ("trades_used", "excluded")}
     return ExplainedAssessment(
         date=assessment.date,
         price=assessment.price,
         status=assessment.status,
         vintage=assessment.vintage,
         trades=assessment.trades,
-        volume=assessment.volume,
-        high=assessment.high,
-        low=assessment.low,
+        volume=assessment.volume if open_window else None,
+        high=assessment.high if open_window else None,
+        low=assessment.low if open_window else None,
         exchanges=assessment.exchanges,
         fallback=assessment.fallback,
         methodology_version=assessment.methodology_version,
@@ -120,7 +128,10 @@ def explain(
     day: dt.date,
     as_of: dt.datetime | None,
     calendar: Calendar,
+    audience: Audience = PUBLIC,
 ) -> Explanation:
+    """Why the value of ``definition`` on ``day`` is what it is, as ``audience`` may see
+    it (:mod:`publication.disclosure`)."""
     value = session.scalars(
         select(models.IndexValue).where(
             models.IndexValue.index_id == definition.id,
@@ -161,7 +172,7 @@ def explain(
                 weight=member["weight"],
                 level=member["level"],
                 reference_level=member["reference_level"],
-                assessment=_explained_assessment(session, assessment, calendar)
+                assessment=_explained_assessment(session, assessment, calendar, audience)
                 if assessment
                 else None,
                 reference=PriceAt(date=reference.date, price=reference.price)

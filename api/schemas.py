@@ -151,7 +151,7 @@ class ExplainedAssessment(BaseModel):
     status: str
     vintage: int
     trades: int
-    volume: float
+    volume: float | None = Field(description="None below the disclosure minimum")
     high: float | None
     low: float | None
     exchanges: int
@@ -159,8 +159,13 @@ class ExplainedAssessment(BaseModel):
     methodology_version: str
     inputs_hash: str
     published_at: dt.datetime
-    trades_used: list[dict[str, Any]]
-    excluded: list[dict[str, Any]]
+    trades_used: list[dict[str, Any]] = Field(
+        description="The trades the price rests on: every one for an administrator or "
+        "auditor key, the key's own for an exchange key, none for anyone else"
+    )
+    excluded: list[dict[str, Any]] = Field(
+        description="The window's excluded trades, with the rule, shown as trades_used"
+    )
     source: Literal["rationale", "trades"] = Field(
         description="Where trades_used/excluded come from: the assessment's stored rationale, "
         "or the trades table as it stands"

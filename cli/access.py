@@ -43,10 +43,10 @@ def exchanges_rotate_key(code: str, database_url: DatabaseUrl = None) -> None:
 @keys_app.command("create")
 @reports_errors
 def keys_create(
-    role: Annotated[str, typer.Option("--role", help="admin or read.")],
+    role: Annotated[str, typer.Option("--role", help="admin, read, auditor or metrics.")],
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Create an admin or read key; prints it alone on stdout (shown once)."""
+    """Create an admin, read, auditor or metrics key; prints it alone on stdout (shown once)."""
     with session_scope(prepared(database_url).engine) as session:
         key = create_key(session, role)
     say(f"new {role} key follows (it is not stored and cannot be shown again)")

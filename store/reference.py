@@ -15,7 +15,9 @@ from core.errors import BcpiError, UnknownExchange
 from store import models
 from store.reference_guard import check_catalogue
 
-KeyRole = Literal["exchange", "admin", "read"]
+KeyRole = Literal["exchange", "admin", "read", "auditor", "metrics"]
+CREATED_ROLES = ("admin", "read", "auditor", "metrics")
+"""Roles ``bcpi keys create`` issues (exchange keys come with the exchange)."""
 KEY_PREFIX = "bcpi_"
 
 
@@ -80,10 +82,14 @@ def _issue_key(session: Session, role: KeyRole, exchange_id: int | None) -> str:
 
 
 def create_key(session: Session, role: KeyRole) -> str:
-    """A new admin or read key (returned once, stored only as a hash)."""
-    if role not in ("admin", "read"):
+    """A new key of ``role`` (returned once, stored only as a hash): ``admin``, ``read``,
+    ``auditor`` (reads everything, trade-level explain included; writes nothing) or
+    ``metrics`` (``/metrics`` only)."""
+    if role not in CREATED_ROLES:
         raise BcpiError(
-            f"role must be admin or read, not {role!r} (exchange keys: exchanges add/rotate-key)"
+            f"role must be one of {', '.join(CREATED_ROLES)}, not {role!r} "
+            "(exchange keys: exchanges add/rotate-key)",
+            field="role",
         )
     return _issue_key(session, role, None)
 

@@ -1,4 +1,5 @@
-"""``explain`` gives everything needed to recompute a published value, and nothing else is used."""
+"""``explain`` gives an auditor everything needed to recompute a published value, and nothing
+else is used (what the public sees of the trades: tests/test_explain_confidential.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.calendar import Calendar
 from core.settings import Settings
+from tests.feeds_support import role_key
 from tests.test_publication_restatement import (  # noqa: F401  (the fixture)
     HOLIDAY,
     JAN5,
@@ -39,9 +41,11 @@ def recompute(explanation: dict) -> float:
 
 @pytest.fixture
 def client(published):  # noqa: F811
-    _, _, catalogue_path, database_url = published
+    engine, _, catalogue_path, database_url = published
     settings = Settings(database_url=database_url, catalogue_path=catalogue_path)
+    auditor = role_key(engine, "auditor")
     with TestClient(create_app(settings)) as client:
+        client.headers["Authorization"] = f"Bearer {auditor}"
         yield client
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.auth import AdminPrincipal
+from api.auth import OverseerPrincipal
 from api.deps import CalendarDep, SessionDep
 from api.params import EARLIEST, LATEST
 from core.errors import InvalidRange
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
 @router.get("/health", response_model=FeedHealth, summary="Per-exchange feed health")
 def health(
-    _admin: AdminPrincipal,
+    _overseer: OverseerPrincipal,
     session: SessionDep,
     calendar: CalendarDep,
     date: Annotated[

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from api.answers import SERIES_FORMATS, series_response, series_spec
+from api.auth import OptionalReader, audience
 from api.deps import CalendarDep, ReadSessionDep
 from api.explain import explain
 from api.params import AsOf, SeriesQueryDep, instant
@@ -85,7 +86,15 @@ def vintages(code: str, date: Day, session: ReadSessionDep, as_of: AsOf = None) 
     summary="Why a value is what it is: constituents, weights, assessments, trades, exclusions",
 )
 def explain_value(
-    code: str, date: Day, session: ReadSessionDep, calendar: CalendarDep, as_of: AsOf = None
+    code: str,
+    date: Day,
+    session: ReadSessionDep,
+    calendar: CalendarDep,
+    reader: OptionalReader,
+    as_of: AsOf = None,
 ):
+    """Anyone sees the aggregates (no trade, price or exchange; volumes and the price range
+    only from the methodology's disclosure minimum of trades and exchanges); an exchange key
+    also its own trades, used or excluded; an administrator or auditor key every trade."""
     definition = definition_by_code(session, code)
-    return explain(session, definition, date, instant("as_of", as_of), calendar)
+    return explain(session, definition, date, instant("as_of", as_of), calendar, audience(reader))

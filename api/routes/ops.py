@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from sqlalchemy import select, text
 
-from api.auth import AdminPrincipal
+from api.auth import OverseerPrincipal
 from api.deps import CalendarDep, ReadSessionDep, SettingsDep
 from api.metrics import RequestMetrics, exposition, fixing_overdue
 from api.params import instant
@@ -132,7 +132,7 @@ def ops_jobs(
     session: ReadSessionDep,
     settings: SettingsDep,
     calendar: CalendarDep,
-    _admin: AdminPrincipal,
+    _overseer: OverseerPrincipal,
     job: Annotated[str | None, Query(description="Only this job")] = None,
     outcome: Annotated[
         str | None, Query(pattern="^(running|succeeded|failed)$", description="Only this outcome")

@@ -207,6 +207,10 @@ class PublicationRules(_Frozen):
     correction_window_days: int = Field(default=5, ge=1)
     """Publication days, ending today, whose published values may still be restated; an
     older value is frozen (only an operator's forced restatement changes it)."""
+    disclosure_min_trades: int = Field(default=5, ge=1)
+    disclosure_min_exchanges: int = Field(default=3, ge=1)
+    """An explanation shows a window's volumes by rule and its price range only from this
+    many trades and exchanges (statistical disclosure control)."""
 
 
 ChangeReason = Literal["methodology_change", "calendar_correction"]
