@@ -163,8 +163,9 @@ def explain(
             assessment = _assessment_on_or_before(session, commodity_id, level_day, instant)
             if reference_date is not None:
                 reference = _assessment_on_or_before(session, commodity_id, reference_date, instant)
-            base = _assessment_on_or_before(session, commodity_id, definition.base_date, instant)
-            if base is not None and base.date != definition.base_date:
+            first = definition.first_date
+            base = _assessment_on_or_before(session, commodity_id, first, instant)
+            if base is not None and base.date != first:
                 base = None
         constituents.append(
             ExplainedConstituent(
@@ -193,7 +194,7 @@ def explain(
         inputs_hash=value.inputs_hash,
         published_at=value.published_at,
         formula=rationale.get("formula"),
-        base_date=definition.base_date,
+        base_date=definition.first_date,
         base_value=definition.base_value,
         reference_date=reference_date,
         reference_value=rationale.get("reference_value"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from publication.changes import Change
 from publication.correction import CorrectionNotice
@@ -32,8 +32,22 @@ class IndexInfo(BaseModel):
     name_en: str
     name_zh: str
     unit: str
-    base_date: dt.date
+    base_date: dt.date = Field(
+        validation_alias=AliasChoices("first_date", "base_date"),
+        description="The day the index is its base value: the family's base date, or, for "
+        "an index whose constituents were not all assessed then, its first such day",
+    )
     base_value: float
+    started: bool = Field(
+        False,
+        validation_alias=AliasChoices("started_on", "started"),
+        description="Whether values are published, so that the base date is fixed",
+    )
+
+    @field_validator("started", mode="before")
+    @classmethod
+    def _started(cls, value: object) -> bool:
+        return value is not None and value is not False
 
 
 class Constituent(BaseModel):

@@ -228,6 +228,8 @@ class IndexRows:
     """The normalising constant of every weight period that has begun."""
     skipped: dict[str, str] = field(default_factory=dict)
     """Indices not computed, with the reason."""
+    started: dict[int, dt.date] = field(default_factory=dict)
+    """The base day of every index computed that had not started: the rows rest on it."""
 
 
 def index_value_rows(
@@ -254,6 +256,8 @@ def index_value_rows(
         if result.skipped:
             out.skipped[plan.code] = result.skipped
             continue
+        if not plan.started:
+            out.started[plan.index_id] = result.base_date
         if result.chained is not None:
             out.constants.extend(constant_rows(result, history, computation.methodology))
         for position, t in enumerate(result.rows):

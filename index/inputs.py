@@ -218,11 +218,12 @@ def index_plans(session: Session, reference: Reference) -> list[IndexPlan]:
                 IndexPlan(
                     definition.code,
                     definition.kind,
-                    definition.base_date,
+                    definition.first_date,
                     definition.base_value,
                     (),
                     (),
                     definition.id,
+                    started=definition.started_on is not None,
                 )
             )
             continue
@@ -235,11 +236,12 @@ def index_plans(session: Session, reference: Reference) -> list[IndexPlan]:
             IndexPlan(
                 code=definition.code,
                 kind=definition.kind,
-                base_date=definition.base_date,
+                base_date=definition.first_date,
                 base_value=definition.base_value,
                 members=members,
                 weight_sets=weight_sets,
                 index_id=definition.id,
+                started=definition.started_on is not None,
             )
         )
     return plans

@@ -2,7 +2,9 @@
 
 Commodity index = assessment / assessment on the base date × base value. Sector and
 composite indices chain-link (:mod:`index.chain`) the commodity index levels of their
-members, each member weighted by the weight set in force.
+members, each member weighted by the weight set in force. An index that has not started
+(nothing published yet) starts on the first day from its base date on where every member
+has an assessed price; once started, its base date is fixed.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class IndexPlan:
     members: tuple[int, ...]
     weight_sets: tuple[tuple[dt.date, np.ndarray], ...]
     index_id: int = 0
+    started: bool = True
+    """``base_date`` is fixed (the index has published values); otherwise it is the earliest
+    day the index may start on."""
 
 
 @dataclass
@@ -42,6 +47,8 @@ class IndexResult:
     values: np.ndarray = field(default_factory=lambda: np.empty(0))
     chained: ChainedIndex | None = None
     base_prices: np.ndarray | None = None
+    base_date: dt.date | None = None
+    """The day the index's level is its base value."""
     skipped: str | None = None
 
 
@@ -64,17 +71,15 @@ def recompute(
     for plan in plans:
         result = IndexResult(plan)
         results.append(result)
-        base_rows = np.flatnonzero(days == np.datetime64(plan.base_date, "D"))
         members = list(plan.members)
-        if base_rows.size == 0 or not np.all(np.isfinite(prices[base_rows[0], members])):
-            missing = (
-                members
-                if base_rows.size == 0
-                else [c for c in members if not np.isfinite(prices[base_rows[0], c])]
+        base_row = _base_row(days, prices, plan)
+        if base_row is None:
+            when = "on the base date" if plan.started else "on or after"
+            result.skipped = (
+                f"no day with an assessed price of every member {when} {plan.base_date}"
             )
-            result.skipped = f"no assessed price on the base date {plan.base_date} for {missing}"
             continue
-        base_row = int(base_rows[0])
+        result.base_date = days[base_row].item()
         result.base_prices = prices[base_row, members].copy()
         rows = np.flatnonzero(present[:, members].any(axis=1))
         rows = rows[rows >= base_row]
@@ -84,7 +89,7 @@ def recompute(
             result.values = prices[rows, c] / prices[base_row, c] * plan.base_value
             continue
         levels = commodity_levels(prices[np.ix_(rows, members)], 0, plan.base_value)
-        (_, base_weights), *later = _split_weight_sets(plan)
+        (_, base_weights), *later = _split_weight_sets(plan, result.base_date)
         result.chained = chain_link(
             days[rows],
             levels,
@@ -97,10 +102,25 @@ def recompute(
     return results
 
 
-def _split_weight_sets(plan: IndexPlan) -> list[tuple[dt.date, np.ndarray]]:
-    """The weights in force on the base date first, then every later weight set."""
+def _base_row(days: np.ndarray, prices: np.ndarray, plan: IndexPlan) -> int | None:
+    """The row of the index's base day: its fixed base date, or (not started) the first day
+    from its base date on with an assessed price of every member."""
+    members = list(plan.members)
+    if not members:
+        return None
+    first = np.datetime64(plan.base_date, "D")
+    priced = np.all(np.isfinite(prices[:, members]), axis=1)
+    if plan.started:
+        rows = np.flatnonzero((days == first) & priced)
+    else:
+        rows = np.flatnonzero((days >= first) & priced)
+    return int(rows[0]) if rows.size else None
+
+
+def _split_weight_sets(plan: IndexPlan, base: dt.date) -> list[tuple[dt.date, np.ndarray]]:
+    """The weights in force on the base day first, then every later weight set."""
     sets = sorted(plan.weight_sets, key=lambda s: s[0])
-    on_base = [s for s in sets if s[0] <= plan.base_date]
+    on_base = [s for s in sets if s[0] <= base]
     if not on_base:
-        raise ValueError(f"index {plan.code} has no weights in force on {plan.base_date}")
-    return [on_base[-1], *(s for s in sets if s[0] > plan.base_date)]
+        raise ValueError(f"index {plan.code} has no weights in force on {base}")
+    return [on_base[-1], *(s for s in sets if s[0] > base)]

@@ -142,10 +142,10 @@ def index_rationale(
     base = result.base_prices
     if result.chained is None:
         reference_row, constant, weights = t, plan.base_value, np.ones(1)
-        reference_date = plan.base_date
+        reference_date = result.base_date
         levels = history.prices[priced[t, 0], members] / base * plan.base_value
         reference_levels = np.array([plan.base_value])
-        weights_from = plan.base_date
+        weights_from = result.base_date
         formula = "commodity_index"
     else:
         chained = result.chained

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, union
+from sqlalchemy import select, union, update
 from sqlalchemy.orm import Session
 
 from core.calendar import Calendar
@@ -146,10 +146,26 @@ def publish_index_values(
     report.index_values = _publish(
         session, rules, models.IndexValue, computed.rows, now, status, report.index_values
     )
+    _record_starts(session, computed.started, computed.rows)
     if only_day is None:
         save_constants(session, computed.constants, now)
     kept = report.index_values.kept
     return [row for row in computed.rows if (row["index_id"], row["date"]) not in kept]
+
+
+def _record_starts(session: Session, started: dict[int, dt.date], rows: list[dict]) -> None:
+    """An index publishing its first values records the base day they rest on, for good."""
+    published = {row["index_id"] for row in rows}
+    for index_id, day in started.items():
+        if index_id in published:
+            session.execute(
+                update(models.IndexDefinition)
+                .where(
+                    models.IndexDefinition.id == index_id,
+                    models.IndexDefinition.started_on.is_(None),
+                )
+                .values(started_on=day)
+            )
 
 
 def _days_with_values(session: Session, start: dt.date, end: dt.date) -> list[dt.date]:

@@ -29,6 +29,15 @@ class IndexDefinition(Base):
     unit: Mapped[str] = mapped_column(String(16))
     base_date: Mapped[dt.date] = mapped_column(Date)
     base_value: Mapped[float] = mapped_column(Float)
+    started_on: Mapped[dt.date | None] = mapped_column(Date)
+    """The index's own base date, recorded with its first published value (never changed
+    after): ``base_date`` when its constituents were assessed then, else the first
+    publication day on which they all were."""
+
+    @property
+    def first_date(self) -> dt.date:
+        """The date the index's level is the base value: its own, or the family's."""
+        return self.started_on or self.base_date
 
 
 class IndexConstituent(Base):
