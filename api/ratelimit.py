@@ -29,7 +29,7 @@ from core.settings import Settings
 from store.db import session_scope
 from store.models import RateLimitCounter
 
-READ_PREFIXES = (*DATA_PREFIXES, "/v1/calendar", "/v1/stream")
+READ_PREFIXES = (*DATA_PREFIXES, "/v1/calendar", "/v1/methodology", "/v1/stream")
 KEEP_WINDOWS = 60
 
 

@@ -16,6 +16,7 @@ from api.routes import (
     catalogue,
     dashboard,
     formulas,
+    governance,
     indices,
     publication,
     stream,
@@ -37,6 +38,7 @@ def install_serving(app: FastAPI, settings: Settings, engine: Engine) -> None:
         publication.router,
         stream.router,
         formulas.router,
+        governance.router,
         dashboard.router,
     ):
         app.include_router(router)

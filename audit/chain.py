@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 from ingest.archive import PARTIAL_PREFIX
 from store import models
 from store.ledger import METADATA_FIELDS, batch_metadata, link_hash
-from store.models import GENESIS_HASH, AuditChainHead, AuditLink
+from store.models import GENESIS_HASH, AuditChainHead, AuditLink, OperatorAct
+from store.operator_log import HEAD_ID as OPERATOR_LOG_HEAD
+from store.operator_log import entry_fields, entry_hash
 
 READ_CHUNK = 1 << 20
 
@@ -52,6 +54,7 @@ class VerifyReport:
     head_seq: int = 0
     head_hash: str = GENESIS_HASH
     problems: list[Problem] = field(default_factory=list)
+    operator_acts: int = 0
     partial_files: int = 0  # ``.incoming-*`` left by a write cut short (safe to delete)
     unreferenced_files: int = 0  # archived bytes of a batch whose transaction never committed
 
@@ -146,4 +149,23 @@ def verify_chain(session: Session, archive_dir: Path) -> VerifyReport:
                     None, f"the head (link {head.seq}) is not the last link ({expected_seq - 1})"
                 )
             )
+    _verify_operator_log(session, report)
     return report
+
+
+def _verify_operator_log(session: Session, report: VerifyReport) -> None:
+    """Recompute the operator log's chain (:mod:`store.operator_log`)."""
+    previous, expected_seq = GENESIS_HASH, 1
+    for act in session.scalars(select(OperatorAct).order_by(OperatorAct.seq)):
+        report.operator_acts += 1
+        where = f"operator log entry {act.seq}"
+        if act.seq != expected_seq:
+            report.problems.append(Problem(None, f"{where}: expected entry {expected_seq}"))
+        if act.previous_hash != previous:
+            report.problems.append(Problem(None, f"{where} does not follow the entry before it"))
+        if entry_hash(act.previous_hash, entry_fields(act)) != act.entry_hash:
+            report.problems.append(Problem(None, f"{where} was changed"))
+        previous, expected_seq = act.entry_hash, act.seq + 1
+    head = session.get(AuditChainHead, OPERATOR_LOG_HEAD)
+    if head is None or (head.seq, head.chain_hash) != (expected_seq - 1, previous):
+        report.problems.append(Problem(None, "the operator log's head is not its last entry"))

@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from cli.common import DatabaseUrl, engine_of, fail, prepared, reports_errors, say, settings_for
+from cli.governance import OperatorName, operator_of
 from store.db import session_scope
+from store.operator_log import record_act
 from store.reference import add_exchange, create_key, revoke_key, rotate_exchange_key
 
 exchanges_app = typer.Typer(help="Exchanges and their API keys.", no_args_is_help=True)
@@ -21,21 +23,28 @@ keys_app = typer.Typer(help="Admin and read API keys.", no_args_is_help=True)
 def exchanges_add(
     code: str,
     name: Annotated[str, typer.Option(help="Full name of the exchange.")],
+    operator: OperatorName = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Register an exchange; prints its new API key alone on stdout (shown once)."""
     with session_scope(prepared(database_url).engine) as session:
         _, key = add_exchange(session, code, name)
+        details = {"exchange": code, "name": name, "key": key[:12]}
+        record_act(session, operator_of(operator), "exchange.add", details)
     say(f"exchange {code} added; its API key follows (it is not stored and cannot be shown again)")
     typer.echo(key)
 
 
 @exchanges_app.command("rotate-key")
 @reports_errors
-def exchanges_rotate_key(code: str, database_url: DatabaseUrl = None) -> None:
+def exchanges_rotate_key(
+    code: str, operator: OperatorName = None, database_url: DatabaseUrl = None
+) -> None:
     """Revoke the exchange's keys and print a new one alone on stdout (shown once)."""
     with session_scope(prepared(database_url).engine) as session:
         _, key = rotate_exchange_key(session, code)
+        details = {"exchange": code, "key": key[:12]}
+        record_act(session, operator_of(operator), "key.rotate", details)
     say(f"the keys of exchange {code} are revoked; its new API key follows (shown once)")
     typer.echo(key)
 
@@ -44,11 +53,13 @@ def exchanges_rotate_key(code: str, database_url: DatabaseUrl = None) -> None:
 @reports_errors
 def keys_create(
     role: Annotated[str, typer.Option("--role", help="admin, read, auditor or metrics.")],
+    operator: OperatorName = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an admin, read, auditor or metrics key; prints it alone on stdout (shown once)."""
     with session_scope(prepared(database_url).engine) as session:
         key = create_key(session, role)
+        record_act(session, operator_of(operator), "key.create", {"role": role, "key": key[:12]})
     say(f"new {role} key follows (it is not stored and cannot be shown again)")
     typer.echo(key)
 
@@ -57,11 +68,15 @@ def keys_create(
 @reports_errors
 def keys_revoke(
     prefix: Annotated[str, typer.Argument(help="The key's first 12 characters.")],
+    operator: OperatorName = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Revoke the key that starts with PREFIX."""
     with session_scope(engine_of(settings_for(database_url))) as session:
         revoked = revoke_key(session, prefix)
-    if not revoked:
-        raise fail(f"no live key starts with {prefix!r}")
+        if not revoked:
+            raise fail(f"no live key starts with {prefix!r}")
+        record_act(
+            session, operator_of(operator), "key.revoke", {"key": prefix, "revoked": revoked}
+        )
     say(f"revoked {revoked} key(s)")

@@ -42,6 +42,7 @@ def verify_command(engine: Engine, settings: Settings) -> int:
         f"({report.bytes:,} bytes) re-hashed in {seconds:.1f}s"
     )
     typer.echo(f"chain head: link {report.head_seq} {report.head_hash}")
+    typer.echo(f"operator log: {report.operator_acts} entries re-hashed")
     if report.partial_files or report.unreferenced_files:
         typer.echo(
             f"note: {report.unreferenced_files} archived files name no batch (their batch was "

@@ -45,8 +45,8 @@ def run_pipeline(
     start: dt.date | None = None,
     seed: int = 20250102,
 ) -> DemoRun:
-    start = start or catalogue.index_family.base_date
-    prepare_database(engine, catalogue)
+    start = start or calendar.methodology.family.base_date
+    prepare_database(engine, catalogue, calendar.methodology)
     with session_scope(engine) as session:
         for code, name in EXCHANGES.items():
             ensure_exchange(session, code, name)

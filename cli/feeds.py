@@ -25,8 +25,9 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from cli.common import DatabaseUrl, prepared, reports_errors, say
-from core.catalogue import Catalogue, load_catalogue
-from core.settings import Settings, get_settings
+from core.catalogue import Catalogue
+from core.methodology import in_force
+from core.settings import Settings
 from ingest.files import ingest_file
 from ingest.fx import load_fx
 from ingest.readers import feed_format, scan_feed
@@ -148,10 +149,6 @@ def generate(
     """Write synthetic trade feeds, one file per exchange."""
     from cli.synthetic import generate as write_feeds
 
-    first = (
-        start.date()
-        if start
-        else load_catalogue(get_settings().catalogue_path).index_family.base_date
-    )
+    first = start.date() if start else in_force().family.base_date
     for path in write_feeds(out, start=first, days=days, seed=seed, file_format=file_format):
         typer.echo(str(path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 
-from cli import access, audit, feeds, publication, services
+from cli import access, audit, feeds, governance, publication, services
 from cli.common import DatabaseUrl, prepared, reports_errors, say
 from core.logging import configure_logging
 from core.settings import get_settings
@@ -29,6 +29,7 @@ for name, group in (
     ("fx", feeds.fx_app),
     ("rebalance", publication.rebalance_app),
     ("audit", audit.audit_app),
+    ("methodology", governance.methodology_app),
 ):
     app.add_typer(group, name=name)
 for command in (
@@ -40,8 +41,11 @@ for command in (
     services.serve,
     services.scheduler,
     services.demo,
+    governance.proposals,
 ):
     app.command()(command)
+app.command("approve")(governance.approve_proposal)
+audit.audit_app.command("operator-log")(governance.operator_log)
 
 
 def main() -> None:

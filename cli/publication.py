@@ -9,13 +9,16 @@ from typing import Annotated
 import typer
 
 from cli.common import DatabaseUrl, fail, prepared, reports_errors, say
+from cli.governance import OperatorName, operator_of
 from core.calendar import Calendar
 from core.settings import get_settings
 from publication.correction import Cause
 from publication.fixing import compute as compute_range
+from publication.proposal import RESTATE, submit
 from publication.rebalance import announce, apply
-from publication.restatement import force_restatement, open_marks, sweep
+from publication.restatement import open_marks, sweep
 from store.db import session_scope
+from store.operator_log import record_act
 
 rebalance_app = typer.Typer(help="The annual reweighting of the composite.", no_args_is_help=True)
 
@@ -67,7 +70,7 @@ def compute(start: Day = None, end: Day = None, database_url: DatabaseUrl = None
     notice; older values are frozen."""
     ctx = prepared(database_url)
     calendar = ctx.calendar
-    first = start.date() if start else ctx.catalogue.index_family.base_date
+    first = start.date() if start else calendar.methodology.family.base_date
     last = end.date() if end else calendar.today()
     with session_scope(ctx.engine) as session:
         cause = Cause(detail="bcpi compute", marks=open_marks(session, first, last))
@@ -93,6 +96,7 @@ def restate(
     reason: Annotated[
         str | None, typer.Option("--reason", help="With --force: why (it goes on the notices).")
     ] = None,
+    operator: OperatorName = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the restatement sweep now (the correction window's changes, with notices); with
@@ -102,11 +106,28 @@ def restate(
     if force:
         if not (index and first and last and reason and reason.strip()):
             raise fail("--force needs --index CODE --from DATE --to DATE --reason TEXT")
+        payload = {
+            "index": index,
+            "first": first.date().isoformat(),
+            "last": last.date().isoformat(),
+        }
         with session_scope(ctx.engine) as session:
-            report = force_restatement(
-                session, index, first.date(), last.date(), reason, now, calendar=ctx.calendar
+            outcome = submit(
+                session,
+                RESTATE,
+                payload,
+                operator_of(operator),
+                reason.strip(),
+                four_eyes=ctx.settings.four_eyes,
+                now=now,
             )
-        _print_compute(report)
+        if outcome.proposal is not None:
+            say(
+                f"proposal {outcome.proposal.id}: restate {index} {payload['first']}.."
+                f"{payload['last']}; a second operator runs `bcpi approve {outcome.proposal.id}`"
+            )
+            return
+        _print_compute(outcome.result)
         return
     if index or first or last or reason:
         raise fail("--index, --from, --to and --reason go with --force")
@@ -124,6 +145,7 @@ def restate(
 @reports_errors
 def rebalance_announce(
     year: Annotated[int, typer.Option("--year", help="Year the new weights take effect.")],
+    operator: OperatorName = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Compute the weights effective in YEAR and store them as announced."""
@@ -136,6 +158,8 @@ def rebalance_announce(
             calendar=ctx.calendar,
             catalogue=ctx.catalogue,
         )
+        details = {"year": year, "weights": report.weights}
+        record_act(session, operator_of(operator), "rebalance.announce", details)
     say(report.message)
     for code, weight in sorted(report.weights.items(), key=lambda item: -item[1]):
         typer.echo(f"{code}\t{weight:.6f}")
@@ -147,12 +171,15 @@ def rebalance_apply(
     on: Annotated[
         dt.datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="The effective date.")
     ],
+    operator: OperatorName = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Make the announced weights due on DATE the composite's and the sectors' weights."""
     ctx = prepared(database_url)
     with session_scope(ctx.engine) as session:
         report = apply(session, on.date(), dt.datetime.now(dt.UTC), calendar=ctx.calendar)
+        details = {"date": on.date(), "constants": report.constants}
+        record_act(session, operator_of(operator), "rebalance.apply", details)
     say(report.message)
     for code, constant in report.constants.items():
         say(f"  {code}: normalising constant {constant:.6f}")

@@ -102,7 +102,7 @@ def demo(
     ctx = prepared(database_url)
     settings = settings_for(database_url).model_copy(update={"port": port})
     calendar = ctx.calendar
-    first = ctx.catalogue.index_family.base_date
+    first = calendar.methodology.family.base_date
     n_days = days or demo_days(first, calendar.today())
     say(f"demo: {n_days} trading days from {first}, database {settings.database_url}")
     run = run_pipeline(

@@ -171,6 +171,18 @@ class Calendar:
         overrides = load_overrides(settings.calendar_file) if settings.calendar_file else None
         return cls(methodology or in_force(), overrides, settings.sessions)
 
+    def under(self, methodology: Methodology) -> Calendar:
+        """This calendar (overrides, sessions, recorded days) under another version."""
+        if methodology == self.methodology:
+            return self
+        return Calendar(
+            methodology,
+            self.overrides,
+            self.session_offsets,
+            days=self._recorded,
+            vouched_through=self._official,
+        )
+
     # -- days ------------------------------------------------------------------------------
 
     def is_publication_day(self, day: dt.date) -> bool:

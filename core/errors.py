@@ -146,12 +146,13 @@ class UnknownTrade(BcpiError):
 
 
 class ReferenceDataConflict(BcpiError):
-    """The catalogue would change reference data that published values were computed from.
+    """The catalogue or the methodology would change reference data that published values
+    were computed from.
 
     ``subject`` is ``index`` or ``commodity``, ``code`` its code, ``field`` what would change
     (``weight`` for a base-date weight, of ``commodity``), ``stored`` and ``catalogue`` the
-    two values (``None``: no such constituent on that side); ``because`` says what rests on
-    the stored value.
+    stored and the wanted value (``None``: no such constituent on that side); ``because``
+    says what rests on the stored value.
     """
 
     status_code = 409
@@ -168,10 +169,11 @@ class ReferenceDataConflict(BcpiError):
         because: str = "published values rest on the stored value",
     ) -> None:
         what = f"the base-date weight of {commodity}" if commodity else field
-        remedy = "restore the stored value in the catalogue"
+        source = "methodology" if field in ("weight", "base_date", "base_value") else "catalogue"
+        remedy = f"restore the stored value in the {source}"
         if field == "weight" and stored is None:
             remedy = (
-                f"a commodity cannot join an index whose values are published (the catalogue"
+                f"a commodity cannot join an index whose values are published (the methodology"
                 f" cannot yet schedule its entry at a rebalance): keep {commodity} out of"
                 f" {code}'s weights"
             )
@@ -180,7 +182,7 @@ class ReferenceDataConflict(BcpiError):
                 ", or change weights through `bcpi rebalance announce` and `bcpi rebalance apply`"
             )
         super().__init__(
-            f"{subject} {code}: the catalogue changes {what} from {_shown(stored)} to "
+            f"{subject} {code}: the {source} changes {what} from {_shown(stored)} to "
             f"{_shown(catalogue)}, but {because}; {remedy}",
             subject=subject,
             code=code,
@@ -195,3 +197,21 @@ class ReferenceDataConflict(BcpiError):
 
 def _shown(value: object) -> str:
     return "(none)" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
+class AdoptionRefused(BcpiError):
+    """A methodology version would change values already published: it takes effect on or
+    before the last published day. ``published`` counts them; ``indices``, ``first`` and
+    ``last`` name them."""
+
+    status_code = 409
+
+
+class ApprovalRefused(BcpiError):
+    """A proposal cannot be approved: unknown, already decided, or by its proposer."""
+
+    status_code = 409
+
+
+class UnknownMethodologyVersion(BcpiError):
+    status_code = 404

@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     )
     job_retry_max_seconds: float = Field(default=600.0, gt=0)
     fixing_overdue_minutes: float = Field(default=30.0, ge=0)
+    four_eyes: bool = Field(
+        default=False,
+        description="Forced restatements and forced methodology adoptions wait for a second "
+        "operator's `bcpi approve`.",
+    )
     calendar_file: Path | None = Field(
         default=None,
         description="The operator's calendar override file (dated additions and removals).",

@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from core.calendar import Calendar
-from core.methodology import CommodityRule, Methodology
+from core.methodology import CommodityRule, Methodology, Segments, load_methodology, version_on
 from index import inputs
 from index.assessment import KernelParameters, assess_windows, failed_tests
 from index.fallback import resolve_day
@@ -33,10 +33,22 @@ class Computation:
     reference: inputs.Reference
     open_days: list[dt.date] = field(default_factory=list)
     """Days the market was open (sorted): stale days and spread ages count these."""
+    segments: Segments = ()
+    """The versions that govern its days (empty: the calendar's every day)."""
 
     @classmethod
-    def load(cls, session: Session, calendar: Calendar) -> Computation:
-        return cls(calendar, inputs.Reference.load(session))
+    def load(cls, session: Session, calendar: Calendar, segments: Segments = ()) -> Computation:
+        return cls(calendar, inputs.Reference.load(session), segments=segments)
+
+    def methodology_on(self, day: dt.date) -> Methodology:
+        version = version_on(self.segments, day, self.methodology.version)
+        return (
+            self.methodology if version == self.methodology.version else load_methodology(version)
+        )
+
+    def under(self, methodology: Methodology) -> Computation:
+        """This computation's reference data under ``methodology`` alone."""
+        return Computation(self.calendar.under(methodology), self.reference)
 
     @property
     def methodology(self) -> Methodology:
@@ -267,12 +279,14 @@ def index_value_rows(
                 continue
             if (plan.index_id, day) in skip:
                 continue
+            methodology = computation.methodology_on(day)
             rationale = index_rationale(
-                plan, result, position, history, computation.reference, computation.methodology
+                plan, result, position, history, computation.reference, methodology
             )
             row = {"index_id": plan.index_id, "date": day, "value": value, "rationale": rationale}
             row["inputs_hash"] = canonical_hash(
                 {"value": value, "rationale": rationale, "date": day.isoformat()}
             )
+            row["methodology_version"] = methodology.version
             out.rows.append(row)
     return out

@@ -314,10 +314,17 @@ def ingest_frame(
     fmt: str | None = None,
     atomic: bool = False,
     settings: Settings | None = None,
+    calendar: Calendar | None = None,
 ) -> IngestResult:
     """One batch from a frame already read (the HTTP path and tests)."""
     ctx = ingest_context(
-        session, catalogue, exchange_code, settings=settings, now=now, atomic=atomic
+        session,
+        catalogue,
+        exchange_code,
+        settings=settings,
+        now=now,
+        atomic=atomic,
+        calendar=calendar,
     )
     frame = feed.collect() if isinstance(feed, pl.LazyFrame) else feed
     check_exchange_column(frame, ctx.exchange_code)

@@ -23,6 +23,7 @@ import polars as pl
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from core.calendar import Calendar
 from core.catalogue import Catalogue
 from core.errors import IngestError
 from core.fields import ALL_FIELDS
@@ -64,6 +65,7 @@ def ingest_file(
     progress: Callable[[int], None] | None = None,
     now: dt.datetime | None = None,
     settings: Settings | None = None,
+    calendar: Calendar | None = None,
 ) -> IngestResult:
     """Ingest a CSV or Parquet file in batches (see the module docstring for transactions).
 
@@ -82,7 +84,9 @@ def ingest_file(
         return session_scope(target)
 
     with unit_of_work() as session:
-        ctx = ingest_context(session, catalogue, exchange_code, settings=settings, now=now)
+        ctx = ingest_context(
+            session, catalogue, exchange_code, settings=settings, now=now, calendar=calendar
+        )
     archived = archive_file(archive_dir or settings.archive_dir, exchange_code, path, fmt)
     total = IngestResult(None)
     writer = _RejectionWriter(rejected_path)

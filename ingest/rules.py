@@ -1,4 +1,5 @@
-"""The catalogue's per-commodity feed rules as small lookup tables for Polars expressions.
+"""Per-commodity feed rules as small lookup tables for Polars expressions: the catalogue's
+specifications, and the methodology's price bands and normalisation.
 
 Every rule is a short array indexed by the row's commodity (and unit, currency or quality
 value): a lookup is a ``gather`` from that array, not a join, so a wide batch is never
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from core.calendar import Calendar
 from core.catalogue import Catalogue, Commodity
 from core.fields import NUMERIC_QUALITY_FIELDS, QUALITY_FIELDS
+from core.methodology.reference import Normalisation
 from store import models
 
 COMMODITY_INDEX = "commodity_index"
@@ -95,14 +97,14 @@ class FeedRules:
         return self.per_commodity(values, dtype)
 
 
-def _ranges(c: Commodity) -> dict[str, tuple[float, float]]:
+def _ranges(c: Commodity, n: Normalisation) -> dict[str, tuple[float, float]]:
     """The normalisation's ranges, plus ``<attribute>_range`` entries of the spec."""
     ranges = {}
     for attribute in NUMERIC_QUALITY_FIELDS:
         spec_range = c.spec.get(f"{attribute}_range")
         if spec_range is not None:
             ranges[attribute] = (float(spec_range[0]), float(spec_range[1]))
-    ranges.update(c.normalisation.ranges)
+    ranges.update(n.ranges)
     return ranges
 
 
@@ -119,20 +121,22 @@ def differential_key(attribute: str, value: object) -> object:
 
 def build_rules(catalogue: Catalogue, ids: dict[str, int], calendar: Calendar) -> FeedRules:
     cs = catalogue.commodities
-    unit_names = sorted({c.unit for c in cs} | {u for c in cs for u in c.normalisation.units})
+    params = {c.code: calendar.methodology.commodity(c.code) for c in cs}
+    n = {code: p.normalisation for code, p in params.items()}
+    unit_names = sorted({c.unit for c in cs} | {u for c in cs for u in n[c.code].units})
     currency_names = sorted(
-        {c.currency for c in cs} | {x for c in cs for x in c.normalisation.currencies}
+        {c.currency for c in cs} | {x for c in cs for x in n[c.code].currencies}
     )
 
     def factor(c: Commodity, unit: str) -> float | None:
-        return 1.0 if unit == c.unit else c.normalisation.units.get(unit)
+        return 1.0 if unit == c.unit else n[c.code].units.get(unit)
 
     scalars = {
         "spec_unit": (tuple(c.unit for c in cs), pl.String()),
         "spec_currency": (tuple(c.currency for c in cs), pl.String()),
-        "band_low": (tuple(c.price_band[0] for c in cs), pl.Float64()),
-        "band_high": (tuple(c.price_band[1] for c in cs), pl.Float64()),
-        "allow_negative": (tuple(c.normalisation.allow_negative_prices for c in cs), pl.Boolean()),
+        "band_low": (tuple(params[c.code].price_band[0] for c in cs), pl.Float64()),
+        "band_high": (tuple(params[c.code].price_band[1] for c in cs), pl.Float64()),
+        "allow_negative": (tuple(n[c.code].allow_negative_prices for c in cs), pl.Boolean()),
         "listed_on": (tuple(c.listed_on for c in cs), pl.Date()),
         "cutoff": (tuple(calendar.cutoff_time(c.code) for c in cs), pl.Time()),
     }
@@ -145,26 +149,25 @@ def build_rules(catalogue: Catalogue, ids: dict[str, int], calendar: Calendar) -
         wet=_pairs(
             cs,
             unit_names,
-            lambda c, u: (u in c.normalisation.wet_units) if factor(c, u) else None,
+            lambda c, u: (u in n[c.code].wet_units) if factor(c, u) else None,
             pl.Boolean(),
         ),
         currencies=_pairs(
             cs,
             currency_names,
-            lambda c, x: x == c.currency or x in c.normalisation.currencies,
+            lambda c, x: x == c.currency or x in n[c.code].currencies,
             pl.Boolean(),
         ),
     )
     for attribute in NUMERIC_QUALITY_FIELDS:
-        ranges = [_ranges(c).get(attribute) for c in cs]
+        ranges = [_ranges(c, n[c.code]).get(attribute) for c in cs]
         if any(ranges):
             rules.ranges[attribute] = (
                 tuple(r[0] if r else None for r in ranges),
                 tuple(r[1] if r else None for r in ranges),
             )
         penalties = [
-            next((p for p in c.normalisation.penalties if p.attribute == attribute), None)
-            for c in cs
+            next((p for p in n[c.code].penalties if p.attribute == attribute), None) for c in cs
         ]
         if any(penalties):
             rules.penalties[attribute] = tuple(
@@ -172,8 +175,8 @@ def build_rules(catalogue: Catalogue, ids: dict[str, int], calendar: Calendar) -
                 for name in ("above", "per_unit", "step")
             )
         bases = [
-            c.normalisation.pro_rata.basis
-            if c.normalisation.pro_rata and c.normalisation.pro_rata.attribute == attribute
+            n[c.code].pro_rata.basis
+            if n[c.code].pro_rata and n[c.code].pro_rata.attribute == attribute
             else None
             for c in cs
         ]
@@ -183,14 +186,14 @@ def build_rules(catalogue: Catalogue, ids: dict[str, int], calendar: Calendar) -
         tables = {
             c.code: {
                 differential_key(attribute, key): premium
-                for key, premium in c.normalisation.differentials.get(attribute, {}).items()
+                for key, premium in n[c.code].differentials.get(attribute, {}).items()
             }
             for c in cs
         }
         if any(tables.values()):
             keys = sorted({k for table in tables.values() for k in table})
             premiums = _pairs(cs, keys, lambda c, k, t=tables: t[c.code].get(k), pl.Float64())
-            configured = tuple(attribute in c.normalisation.differentials for c in cs)
+            configured = tuple(attribute in n[c.code].differentials for c in cs)
             rules.differentials[attribute] = (premiums, configured)
     return rules
 

@@ -102,7 +102,13 @@ def _methodology_change(old_version: str, new_version: str) -> str:
 def _why(cause: Cause, members: set[str], row, frozen: bool) -> tuple[str, str | None, bool]:
     day, status, old_version, new_version = row.date, row.status, row.old_m, row.new_m
     if old_version != new_version:
-        return _methodology_change(old_version, new_version), f"methodology {new_version}", False
+        change = _methodology_change(old_version, new_version)
+        adopted = cause.reason == "methodology_change" and cause.detail
+        return (
+            change,
+            cause.detail if adopted else f"methodology {new_version}",
+            cause.forced and frozen,
+        )
     if status == WITHDRAWN:
         return "calendar_correction", "not a publication day", False
     if cause.forced:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from core.calendar import Calendar
 from core.errors import InvalidRange
 from core.faults import fault_point
+from core.methodology import load_methodology, segments, superseded_by
 from core.settings import get_settings
 from index.computation import Computation, assess_days, index_value_rows
 from index.normalising_constant import save_constants
@@ -77,9 +78,10 @@ def rules_at(calendar: Calendar, now: dt.datetime, forced: Forced | None = None)
     window = methodology.publication.correction_window_days
     return Restating(
         methodology.version,
-        methodology.superseded_versions,
+        superseded_by(methodology),
         calendar.publication_days_before(calendar.local_date(now), window),
         forced,
+        segments(methodology),
     )
 
 
@@ -87,8 +89,7 @@ def _publish(session, rules, model, rows, now, status, before: PublishCounts):
     """Publish ``rows`` as vintages; the counts keep the withdrawals already made."""
     key = KEYS[model]
     counts = publish_vintages(session, model, key, rows, now=now, rules=rules, status=status)
-    counts.withdrawn = before.withdrawn
-    return counts
+    return before.merged(counts)
 
 
 def publish_assessments(
@@ -106,8 +107,8 @@ def publish_assessments(
     """Assess every commodity on ``days`` (consecutive publication days) and publish what
     ``rules`` (default: no freeze) let change."""
     assessed = assess_days(session, computation, days, until=until, skip_fixed=skip_fixed)
-    report.trades = assessed.trades
-    report.closed_days = assessed.closed_days
+    report.trades += assessed.trades
+    report.closed_days += assessed.closed_days
     for name, count in assessed.fallbacks.items():
         report.fallbacks[name] = report.fallbacks.get(name, 0) + count
     rules = rules or Restating(computation.methodology.version)
@@ -208,6 +209,18 @@ def withdraw_non_publication_days(
     withdraw_days(session, report.withdrawn_days, now)
 
 
+def _runs(days: list[dt.date], rules: Restating) -> list[tuple[str, list[dt.date]]]:
+    """``days`` in runs of consecutive days governed by one version."""
+    runs: list[tuple[str, list[dt.date]]] = []
+    for day in days:
+        version = rules.version_on(day)
+        if runs and runs[-1][0] == version:
+            runs[-1][1].append(day)
+        else:
+            runs.append((version, [day]))
+    return runs
+
+
 def compute(
     session: Session,
     start: dt.date,
@@ -233,15 +246,19 @@ def compute(
         raise InvalidRange(f"end {end} is before start {start}", start=start, end=end)
     now = now or dt.datetime.now(dt.UTC)
     calendar = calendar or default_calendar()
-    computation = Computation.load(session, calendar)
+    rules = rules or rules_at(calendar, now, forced)
+    computation = Computation.load(session, calendar, rules.segments)
     report = ComputeReport(start=start, end=end)
     days = calendar.publication_days(start, end)
-    rules = rules or rules_at(calendar, now, forced)
     journal_computation(session, "compute", start, end, now, calendar, rules.record())
     withdraw_non_publication_days(session, calendar, start, end, now, report, rules)
     closed = [d for d in days if computation.window_closed(d, now)]
     report.pending_days = [d for d in days if d not in closed]
-    publish_assessments(session, computation, closed, now, report, rules=rules)
+    for version, run in _runs(closed, rules):
+        part = computation
+        if version != calendar.methodology.version:
+            part = computation.under(load_methodology(version))
+        publish_assessments(session, part, run, now, report, rules=rules.running(version))
     fault_point("during_fixing")
     rows = publish_index_values(session, computation, start, now, report, rules=rules)
     report.corrections = record_corrections(session, now, cause, rules)

@@ -67,7 +67,7 @@ def announce(
 
     Traded value is taken over the year before the announcement date (the methodology's
     month-day in ``year - 1``), converted to CNY at the methodology's rates; production
-    value comes from the catalogue. Announcing again before the effective date replaces
+    value comes from the methodology. Announcing again before the effective date replaces
     the announced set; once it is effective it cannot change.
     """
     calendar = calendar or default_calendar()
@@ -92,13 +92,18 @@ def announce(
         )
 
     commodities = session.scalars(select(models.Commodity).order_by(models.Commodity.id)).all()
-    by_code = {c.code: c for c in catalogue.commodities}
-    missing = [c.code for c in commodities if by_code.get(c.code) is None]
-    missing += [
-        c.code for c in commodities if c.code in by_code and not by_code[c.code].production_value
+    listed = {c.code for c in catalogue.commodities}
+    parameters = methodology.commodities
+    missing = [
+        c.code
+        for c in commodities
+        if c.code not in listed or not getattr(parameters.get(c.code), "production_value", 0)
     ]
     if missing:
-        raise InvalidInput("production_value", f"the catalogue gives none for {sorted(missing)}")
+        raise InvalidInput(
+            "production_value",
+            f"methodology {methodology.version} gives none for {sorted(missing)}",
+        )
     unpriced = sorted({c.currency for c in commodities} - set(rules.fx_to_cny))
     if unpriced:
         raise InvalidInput("fx_to_cny", f"the methodology has no rate for {unpriced}")
@@ -106,7 +111,7 @@ def announce(
     traded_cny = np.array(
         [traded.get(c.id, 0.0) * rules.fx_to_cny[c.currency] for c in commodities]
     )
-    production = np.array([by_code[c.code].production_value for c in commodities])
+    production = np.array([parameters[c.code].production_value for c in commodities])
     traded_shares, production_shares, targets = target_weights(
         traded_cny, production, rules.traded_share
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.methodology import Segments, load_methodology, superseded_by, version_on
 from store import models
 from store.models import FIXED, PROVISIONAL, RESTATED, WITHDRAWN, PublicationState
 
@@ -38,6 +39,17 @@ class PublishCounts:
     """Fixed values a recomputation would have changed, outside the correction window."""
     kept: set[tuple[int, dt.date]] = field(default_factory=set, repr=False, compare=False)
     """The (key, date) of the frozen values: they stand as published."""
+
+    def merged(self, other: PublishCounts) -> PublishCounts:
+        """These counts and ``other``'s together."""
+        return PublishCounts(
+            self.new + other.new,
+            self.restated + other.restated,
+            self.unchanged + other.unchanged,
+            self.withdrawn + other.withdrawn,
+            self.frozen + other.frozen,
+            self.kept | other.kept,
+        )
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,18 @@ class Restating:
     """Fixed values of earlier dates are frozen (outside the correction window)."""
     forced: Forced | None = None
     """What an operator forced past the freeze."""
+    segments: Segments = ()
+    """The versions that govern the days it computes (empty: ``version`` every day)."""
+
+    def version_on(self, day: dt.date) -> str:
+        return version_on(self.segments, day, self.version)
+
+    def running(self, version: str) -> Restating:
+        """These rules for the days ``version`` governs."""
+        if version == self.version:
+            return self
+        superseded = superseded_by(load_methodology(version))
+        return replace(self, version=version, superseded=superseded, segments=())
 
     def may_change(self, previous, key: int) -> bool:
         if previous.status not in FIXED or self.frozen_before is None:
@@ -97,7 +121,8 @@ class Restating:
         """As the journal keeps it (a replay restates the same)."""
         frozen = self.frozen_before.isoformat() if self.frozen_before else None
         forced = self.forced.record() if self.forced else None
-        return {"frozen_before": frozen, "forced": forced}
+        segments = [[start.isoformat(), version] for start, version in self.segments]
+        return {"frozen_before": frozen, "forced": forced, "segments": segments}
 
     def recorded(self, record: dict | None) -> Restating:
         """These rules with the freeze of a journal's ``record`` (none: no freeze)."""
@@ -105,11 +130,15 @@ class Restating:
             return Restating(self.version, self.superseded)
         frozen = record.get("frozen_before")
         forced = record.get("forced")
+        segments = tuple(
+            (dt.date.fromisoformat(start), version) for start, version in record.get("segments", [])
+        )
         return Restating(
             self.version,
             self.superseded,
             dt.date.fromisoformat(frozen) if frozen else None,
             Forced.recorded(forced) if forced else None,
+            segments,
         )
 
 
@@ -162,7 +191,7 @@ def publish_vintages(
             and (
                 previous.inputs_hash == row["inputs_hash"]
                 or (
-                    previous.methodology_version in rules.superseded
+                    previous.methodology_version != row.get("methodology_version", rules.version)
                     and previous.status in FIXED
                     and all(getattr(previous, c) == row[c] for c in published)
                 )
@@ -189,7 +218,7 @@ def publish_vintages(
                 **row,
                 "status": row_status,
                 "vintage": vintage,
-                "methodology_version": rules.version,
+                "methodology_version": row.get("methodology_version", rules.version),
                 "published_at": now,
                 "superseded_at": None,
             }

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from core.calendar import Calendar
 from core.errors import BcpiError
+from core.methodology import in_force
 from core.settings import Settings
 from publication.schedule import Slots
 from scheduler.jobs import JOBS, Job, JobContext
@@ -27,6 +28,7 @@ from scheduler.runs import (
     run_slot,
 )
 from store.db import session_scope
+from store.methodology_versions import load_versions
 
 log = logging.getLogger("bcpi.scheduler")
 
@@ -62,6 +64,7 @@ class Runner:
     ) -> None:
         self.engine, self.settings, self.holder, self.clock = engine, settings, holder, clock
         self.calendar = calendar or Calendar.from_settings(settings)
+        self._follows_versions = calendar is None
         self.jobs = tuple(jobs if jobs is not None else configured_jobs(settings))
         self.schedules: dict[str, Slots] = {
             job.name: job.event.slots(settings, self.calendar) for job in self.jobs
@@ -116,9 +119,19 @@ class Runner:
             records.append(self.run(job, slot))
         return records
 
+    def _calendar_for(self, session, slot: dt.datetime) -> Calendar:
+        """The calendar under the version in force on the slot's day, as the database knows
+        the versions now (an operator may have adopted one since this process started)."""
+        if not self._follows_versions:
+            return self.calendar
+        load_versions(session)
+        return self.calendar.under(in_force(self.calendar.local_date(slot)))
+
     def run(self, job: Job, slot: dt.datetime) -> RunRecord:
         def body(session):
-            context = JobContext(slot, self.clock(), self.settings, self.calendar)
+            context = JobContext(
+                slot, self.clock(), self.settings, self._calendar_for(session, slot)
+            )
             return job.body(session, context)
 
         return run_slot(self.engine, job.name, slot, body, holder=self.holder, clock=self.clock)

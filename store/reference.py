@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.catalogue import Catalogue
 from core.errors import BcpiError, UnknownExchange
+from core.methodology import Methodology
 from store import models
 from store.reference_guard import check_catalogue
 
@@ -21,13 +22,13 @@ CREATED_ROLES = ("admin", "read", "auditor", "metrics")
 KEY_PREFIX = "bcpi_"
 
 
-def sync_catalogue(session: Session, catalogue: Catalogue) -> None:
+def sync_catalogue(session: Session, catalogue: Catalogue, methodology: Methodology) -> None:
     """Insert or update commodities, index definitions and base-date weights. Idempotent.
 
     Refuses (:class:`~core.errors.ReferenceDataConflict`, before writing anything) a change
     to reference data that published values rest on; see :mod:`store.reference_guard`.
     """
-    check_catalogue(session, catalogue)
+    check_catalogue(session, catalogue, methodology)
     commodities = {c.code: c for c in session.scalars(select(models.Commodity))}
     for item in catalogue.commodities:
         row = commodities.get(item.code) or models.Commodity(code=item.code)
@@ -39,7 +40,7 @@ def sync_catalogue(session: Session, catalogue: Catalogue) -> None:
     session.flush()
 
     indices = {i.code: i for i in session.scalars(select(models.IndexDefinition))}
-    for definition in catalogue.index_definitions():
+    for definition in catalogue.index_definitions(methodology):
         row = indices.get(definition.code) or models.IndexDefinition(code=definition.code)
         row.kind, row.name_en, row.name_zh = definition.kind, definition.name_en, definition.name_zh
         row.unit, row.base_date, row.base_value = (

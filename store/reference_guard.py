@@ -1,9 +1,10 @@
-"""The catalogue may not change reference data that published values rest on.
+"""The catalogue and the methodology may not change reference data that published values
+rest on.
 
 An index's base date, base value, kind and base-date weights are fixed once a value of
 the index is published; a commodity's unit and currency once it has an assessment or a
 stored trade (trades are normalised to them), its sector once a sector index it belongs to
-has a published value. Later weights come from the annual rebalance (index/rebalance.py).
+has a published value. Later weights come from the annual rebalance (publication/rebalance.py).
 :func:`check_catalogue` runs before :func:`store.reference.sync_catalogue` writes anything.
 """
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.catalogue import Catalogue, IndexDefinition
 from core.errors import ReferenceDataConflict
+from core.methodology import Methodology
 from store import models
 
 COMMODITY_FIELDS = ("unit", "currency")
@@ -25,7 +27,7 @@ COMMODITY_USED = "assessments or stored trades of this commodity rest on the sto
 SECTOR_PUBLISHED = "a sector index it belongs to has published values"
 
 
-def check_catalogue(session: Session, catalogue: Catalogue) -> None:
+def check_catalogue(session: Session, catalogue: Catalogue, methodology: Methodology) -> None:
     """Raise :class:`ReferenceDataConflict` for the first change the catalogue would make to
     reference data that published values rest on; changes nothing."""
     commodities = {c.code: c for c in session.scalars(select(models.Commodity))}
@@ -45,7 +47,7 @@ def check_catalogue(session: Session, catalogue: Catalogue) -> None:
             )
 
     indices = {i.code: i for i in session.scalars(select(models.IndexDefinition))}
-    for definition in catalogue.index_definitions():
+    for definition in catalogue.index_definitions(methodology):
         row = indices.get(definition.code)
         if row is None:
             continue

@@ -61,9 +61,9 @@ class World:
 
 
 def world(root: Path, start: dt.date, end: dt.date) -> World:
-    """Feeds on disk from ``start`` to ``end``, and the catalogue based on ``start``."""
+    """Feeds on disk from ``start`` to ``end``, and a copy of the catalogue; the indices
+    start on the first day all their constituents are assessed."""
     text = (ROOT / "core" / "catalogue.toml").read_text(encoding="utf-8")
-    text = text.replace("base_date = 2025-01-02", f"base_date = {start.isoformat()}")
     catalogue_path = root / "catalogue.toml"
     catalogue_path.write_text(text, encoding="utf-8")
     feeds = {}

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import Engine
 
 from core.catalogue import Catalogue, load_catalogue
+from core.methodology import registry
 from core.settings import Settings
 from store.bootstrap import prepare_database
 from store.db import make_engine
@@ -29,6 +30,13 @@ from store.migrate import upgrade
 
 ADMIN_URL = os.environ.get("BCPI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("BCPI_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _shipped_methodology_only() -> Iterator[None]:
+    """Versions a test's database adopted stay with that test (the registry is per process)."""
+    yield
+    registry.forget_adopted()
 
 
 def _postgres_unreachable_reason() -> str | None:

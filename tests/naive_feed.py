@@ -229,6 +229,7 @@ def _bad_text(name: str, text: str) -> bool:
 def check_rows(
     rows: list[dict],
     catalogue,
+    methodology,
     fx_rates: dict[tuple[dt.date, str], float],
     *,
     now: dt.datetime,
@@ -243,6 +244,7 @@ def check_rows(
     ``publication_days``: ``(since, days)``, every publication day from ``since`` on as far
     as ``days`` (sorted) go; they give the window days of the trades they reach."""
     commodities = {c.code: c for c in catalogue.commodities}
+    params = methodology.commodities
     out = []
     for number, row in enumerate(rows, start=1):
         text = {name: row.get(name) for name in FIELDS}
@@ -283,18 +285,20 @@ def check_rows(
         unit = text["unit"]
         factor = None
         if c is not None:
-            factor = 1.0 if unit == c.unit else c.normalisation.units.get(unit)
+            factor = 1.0 if unit == c.unit else params[c.code].normalisation.units.get(unit)
         if factor is None:
             fail(("unit", "unit_mismatch"))
         currency = text["currency"]
-        if c is None or not (currency == c.currency or currency in c.normalisation.currencies):
+        if c is None or not (
+            currency == c.currency or currency in params[c.code].normalisation.currencies
+        ):
             fail(("currency", "currency_mismatch"))
         price, quantity = parsed["price"], parsed["quantity"]
-        wet = factor is not None and unit in c.normalisation.wet_units
+        wet = factor is not None and unit in params[c.code].normalisation.wet_units
         moisture = parsed["moisture_pct"]
         if wet and moisture is None:
             fail(("moisture_pct", "missing_field"))
-        negative_allowed = c is not None and c.normalisation.allow_negative_prices
+        negative_allowed = c is not None and params[c.code].normalisation.allow_negative_prices
         if c is not None and price is not None and price <= 0 and not negative_allowed:
             fail(("price", "non_positive_price"))
         if quantity is not None and quantity <= 0:
@@ -314,24 +318,24 @@ def check_rows(
             for name in NUMERIC_QUALITY
             if f"{name}_range" in c.spec
         }
-        ranges.update(c.normalisation.ranges)
+        ranges.update(params[c.code].normalisation.ranges)
         for name, (low, high) in ranges.items():
             value = parsed[name]
             if name in present and _is_number(value) and not low <= value <= high:
                 fail((name, "quality_out_of_range"))
         ratio = 1.0
-        rata = c.normalisation.pro_rata
+        rata = params[c.code].normalisation.pro_rata
         if rata is not None and parsed[rata.attribute] is not None:
             if parsed[rata.attribute] <= 0:
                 fail((rata.attribute, "quality_out_of_range"))
             elif parsed[rata.attribute] != rata.basis:
                 ratio = rata.basis / parsed[rata.attribute]
         deduction = 0.0
-        for penalty in c.normalisation.penalties:
+        for penalty in params[c.code].normalisation.penalties:
             value = parsed[penalty.attribute]
             if value is not None:
                 deduction += penalty.per_unit * max(0.0, value - penalty.above) / penalty.step
-        for name, table in c.normalisation.differentials.items():
+        for name, table in params[c.code].normalisation.differentials.items():
             value = parsed[name]
             if value is None:
                 continue
@@ -354,7 +358,7 @@ def check_rows(
         checked.held = fx is None
         if None not in (price, factor, dry, fx):
             checked.price_n = price / (factor * dry) * fx * ratio - deduction
-            low, high = c.price_band
+            low, high = params[c.code].price_band
             if not (math.isfinite(checked.price_n) and low <= checked.price_n <= high):
                 fail(("price", "price_out_of_band"))
         _dates(checked, c, parsed, now, tolerance, zone)

@@ -62,9 +62,12 @@ RULES = {
     ("GET", "/v1/changes"): READ,
     ("GET", "/v1/stream"): READ,
     ("GET", "/v1/formulas/{formula}"): READ,
+    ("GET", "/v1/methodology"): READ,
+    ("GET", "/v1/methodology/{version}"): READ,
     # Operations: admin keys only.
     ("GET", "/v1/ops/jobs"): ADMIN,
     ("GET", "/v1/feeds/health"): ADMIN,
+    ("GET", "/v1/audit/operator-log"): ADMIN,
     # Trades: an exchange key, for its own exchange's trades only.
     ("POST", "/v1/trades"): EXCHANGE,
     ("GET", "/v1/trades/{trade_id}"): OWN_TRADE,
@@ -95,7 +98,10 @@ SAMPLES = {
     "/v1/changes": "/v1/changes?updated_after=2000-01-01T00:00:00Z",
     "/v1/stream": "/v1/stream?limit=1",
     "/v1/formulas/{formula}": "/v1/formulas/laspeyres?commodities=REBAR,HRC",
+    "/v1/methodology": "/v1/methodology",
+    "/v1/methodology/{version}": "/v1/methodology/2025.2",
     "/v1/ops/jobs": "/v1/ops/jobs",
+    "/v1/audit/operator-log": "/v1/audit/operator-log",
     "/v1/feeds/health": "/v1/feeds/health?date=2025-01-06",
     "/v1/trades": "/v1/trades",
     "/v1/trades/{trade_id}": {"GET": "A-1", "PUT": "A-2", "DELETE": "A-3"},

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
+from core.methodology import in_force
 from core.settings import Settings
 from store import models
 from store.db import session_scope
@@ -73,7 +74,7 @@ def test_catalogue_lists_commodities_and_index_details(client, catalogue):
     detail = client.get("/v1/indices/BCPI").json()
     assert detail["kind"] == "composite"
     weights = {c["code"]: c["weight"] for c in detail["constituents"]}
-    assert weights == {c.code: c.weight for c in catalogue.commodities}
+    assert weights == {code: p.weight for code, p in in_force().commodities.items()}
     assert detail["methodology_version"]
     assert detail["latest"]["date"] == DAYS[-1].isoformat()
     assert detail["latest"]["value"] == level(DAYS[-1])

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from core.calendar import Calendar, CalendarOverrides, load_overrides
 from core.errors import CalendarError
-from core.methodology import in_force, load_methodology
+from core.methodology import in_force, load_methodology, superseded_by
 from core.settings import Settings, parse_sessions
 
 D = dt.date
@@ -148,7 +148,7 @@ def test_the_defective_2025_1_calendar_published_on_holidays_and_2025_2_corrects
     assert len(holidays) == 37  # 36 from the base date (2 January 2025) on
     assert all(old.is_publication_day(d) for d in holidays)
     assert not any(new.is_publication_day(d) for d in holidays)
-    assert load_methodology("2025.2").superseded_versions == {"2025.1"}
+    assert superseded_by(load_methodology("2025.2")) == {"2025.1"}
     assert in_force().version == "2025.2"
 
 

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 
 from core.calendar import Calendar
-from core.catalogue import parse_catalogue
 from core.errors import InvalidInput
 from core.methodology import AssessmentRules, in_force
 from index.chain import chain_link
@@ -23,6 +22,7 @@ from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
 from store.reference import ensure_exchange
+from tests.methodology_support import identity_text, split_world
 
 DAYS = np.array(["2025-12-30", "2025-12-31", "2026-01-05", "2026-01-06"], dtype="datetime64[D]")
 # Constituent levels (base 1000) and weights 0.6 / 0.4.
@@ -64,14 +64,14 @@ def test_chain_link_refuses_bad_inputs(field, weights, base):
 
 # The hand computations below test the index arithmetic, not the sufficiency rules: every
 # window with at least one trade is sufficient, nothing is excluded by lot size.
-LOOSE = in_force().model_copy(
+RELAXED = in_force().model_copy(
     update={
         "version": "test-loose",
         "assessment": AssessmentRules(min_trades=1, min_exchanges=1, max_exchange_share=1.0),
     }
 )
 
-SMALL_CATALOGUE = """
+SMALL_WORLD = """
 [index_family]
 base_date = 2025-12-30
 base_value = 1000.0
@@ -118,6 +118,9 @@ price_band = [1000.0, 30000.0]
 spec = { description = "cotton" }
 """
 
+SMALL_CATALOGUE = identity_text(SMALL_WORLD)
+SMALL, LOOSE = split_world(SMALL_WORLD, RELAXED)
+
 # Rebar: one trade a day at 30 × A/10. Cotton: two trades a day whose VWAP is 15 × B:
 #   (p1 × 1 + p2 × 2) / 3 with p1 = VWAP − 6 and p2 = VWAP + 3.
 FEED = ["trade_id,commodity,traded_at,price,quantity,currency,unit"]
@@ -133,19 +136,18 @@ for n, (day, a, b) in enumerate(zip(DAYS.astype(str), A, B, strict=True)):
 def test_service_publishes_commodity_sector_and_composite_as_computed_by_hand(
     database_url, tmp_path
 ):
-    catalogue = parse_catalogue(SMALL_CATALOGUE)
+    catalogue, methodology = SMALL, LOOSE
+    calendar = Calendar(methodology)
     engine = make_engine(database_url)
-    prepare_database(engine, catalogue)
+    prepare_database(engine, catalogue, methodology)
     feed = tmp_path / "feed.csv"
     feed.write_text("\n".join(FEED) + "\n")
     with session_scope(engine) as session:
         ensure_exchange(session, "X")
     with session_scope(engine) as session:
-        assert ingest_file(session, catalogue, feed, "X").accepted == 12
+        assert ingest_file(session, catalogue, feed, "X", calendar=calendar).accepted == 12
     with session_scope(engine) as session:
-        report = compute(
-            session, dt.date(2025, 12, 30), dt.date(2026, 1, 6), calendar=Calendar(LOOSE)
-        )
+        report = compute(session, dt.date(2025, 12, 30), dt.date(2026, 1, 6), calendar=calendar)
     assert report.skipped == {}
     assert report.closed_days == [] and report.withdrawn_days == []
 

@@ -145,7 +145,8 @@ GRADE_TEXT = st.text(st.characters(blacklist_categories=["Cc", "Cs"], blacklist_
 @st.composite
 def trade(draw, catalogue) -> dict:
     c = draw(st.sampled_from(catalogue.commodities))
-    low, high = c.price_band
+    n = in_force().commodity(c.code).normalisation
+    low, high = in_force().commodity(c.code).price_band
     row = {
         "trade_id": draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,11}", fullmatch=True)),
         "commodity": c.code,
@@ -154,17 +155,17 @@ def trade(draw, catalogue) -> dict:
         ),
         "price": draw(st.floats(low * 1.01, high * 0.99).flatmap(_decimal)),
         "quantity": draw(st.floats(1.0, 1e6).flatmap(_decimal)),
-        "currency": draw(st.sampled_from([c.currency, *c.normalisation.currencies])),
-        "unit": draw(st.sampled_from([c.unit, *c.normalisation.units])),
+        "currency": draw(st.sampled_from([c.currency, *n.currencies])),
+        "unit": draw(st.sampled_from([c.unit, *n.units])),
     }
-    if row["unit"] in c.normalisation.wet_units or draw(st.booleans()):
+    if row["unit"] in n.wet_units or draw(st.booleans()):
         row["moisture_pct"] = draw(st.floats(0, 20).flatmap(_decimal))
-    if c.normalisation.pro_rata is not None:
+    if n.pro_rata is not None:
         row["fe_pct"] = draw(st.floats(59.5, 64.0).map(repr))
-    for penalty in c.normalisation.penalties:
+    for penalty in n.penalties:
         if draw(st.booleans()):
             row[penalty.attribute] = draw(st.floats(0, penalty.above * 2).map(repr))
-    for name, table in c.normalisation.differentials.items():
+    for name, table in n.differentials.items():
         if draw(st.booleans()):
             row[name] = draw(st.sampled_from(sorted(table)) | st.just("9999"))
     if draw(st.booleans()):
@@ -267,6 +268,7 @@ def compare(parsers, body: bytes, fmt: str, tally: Tally) -> None:
     expected = naive_feed.check_rows(
         expected_rows,
         catalogue,
+        in_force(),
         FX,
         now=NOW,
         tolerance=TOLERANCE,

@@ -9,15 +9,14 @@ import polars as pl
 import pytest
 
 from core.calendar import Calendar
-from core.catalogue import parse_catalogue
 from core.errors import IngestError
-from core.methodology import in_force
+from core.methodology import Methodology, in_force
 from core.settings import Settings
 from ingest.batch import ingest_frame
 from ingest.fx import load_fx
 from store import models
 from store.db import session_scope
-from store.reference import ensure_exchange, sync_catalogue
+from store.reference import ensure_exchange
 from tests.feeds_support import frame, stored_counts, stored_trades, trade
 
 DAY = "2025-03-03"
@@ -252,23 +251,16 @@ def test_fx_files_are_checked_whole_and_never_overwrite_a_rate(
 def test_negative_prices_only_where_the_specification_allows_them(
     engine, catalogue, exchange, tmp_path
 ):
-    text = Path(Settings().catalogue_path).read_text(encoding="utf-8")
-    bea = text.index('code = "BEA"')
-    band = text.index("price_band = [5.0, 500.0]", bea)
-    text = (
-        text[:band]
-        + "price_band = [-50.0, 500.0]\nnormalisation = { allow_negative_prices = true }"
-        + text[band + len("price_band = [5.0, 500.0]") :]
-    )
-    custom = parse_catalogue(text)
-    with session_scope(engine) as session:
-        sync_catalogue(session, custom)
+    wanted = in_force().model_dump()
+    wanted["commodities"]["BEA"]["price_band"] = (-50.0, 500.0)
+    wanted["commodities"]["BEA"]["normalisation"]["allow_negative_prices"] = True
+    negative = Methodology.model_validate(wanted)
     rows = [
         trade("N1", commodity="BEA", price="-3.5", unit="tCO2e"),
         trade("N2", commodity="BEA", price="0", unit="tCO2e"),
         trade("N3", price="-3.5"),
     ]
-    result = _ingest(engine, custom, rows, tmp_path)
+    result = _ingest(engine, catalogue, rows, tmp_path, calendar=Calendar(negative))
     assert [(r.trade_id, r.code) for r in result.rejections] == [("N3", "non_positive_price")]
     assert stored_trades(engine)["N1"].price == -3.5
     assert stored_counts(engine)["trades"] == 2

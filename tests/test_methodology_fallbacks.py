@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import select
 
 from core.calendar import Calendar
-from core.catalogue import parse_catalogue
 from core.methodology import in_force
 from publication.fixing import compute
 from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
 from store.reference import ensure_exchange
+from tests.methodology_support import split_world
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 MONDAY = dt.date(2025, 3, 3)
@@ -139,7 +139,7 @@ def lone(code: str, day: dt.date, price: float) -> list[tuple]:
 @pytest.fixture
 def store(database_url):
     engine = make_engine(database_url)
-    prepare_database(engine, parse_catalogue(CATALOGUE))
+    prepare_database(engine, *split_world(CATALOGUE))
     yield engine
     engine.dispose()
 

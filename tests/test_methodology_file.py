@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from core.calendar import Calendar
+from core.errors import MethodologyError
 from core.methodology import (
     METHODOLOGY_DIR,
-    MethodologyError,
     in_force,
     load_methodology,
     parse_methodology,
+    superseded_by,
     versions,
 )
 
@@ -60,7 +61,7 @@ def test_every_published_version_still_loads_and_the_document_lists_it():
     # Every version after the first replaces, directly or not, the first one.
     for methodology in published:
         if methodology.version != FIRST_VERSION:
-            assert FIRST_VERSION in methodology.superseded_versions, methodology.version
+            assert FIRST_VERSION in superseded_by(methodology), methodology.version
 
 
 def test_every_catalogue_commodity_has_rules_and_a_production_value(catalogue):
@@ -71,16 +72,19 @@ def test_every_catalogue_commodity_has_rules_and_a_production_value(catalogue):
         rule = methodology.assessment.rule(code)
         assert rule.min_lot > 0 and rule.min_volume > 0
         assert set(rule.related) <= codes
-    assert all(c.production_value for c in catalogue.commodities)
+    assert set(methodology.commodities) == codes
+    assert all(methodology.commodity(code).production_value for code in codes)
     assert {c.currency for c in catalogue.commodities} <= set(methodology.rebalance.fx_to_cny)
 
 
 def test_initial_weights_respect_the_rebalance_bounds(catalogue):
-    bounds = in_force().rebalance
-    for commodity in catalogue.commodities:
-        assert bounds.floor <= commodity.weight <= bounds.commodity_cap, commodity.code
+    methodology = in_force()
+    bounds = methodology.rebalance
+    weight = {c.code: methodology.commodity(c.code).weight for c in catalogue.commodities}
+    for code, w in weight.items():
+        assert bounds.floor <= w <= bounds.commodity_cap, code
     for sector in catalogue.sectors:
-        total = math.fsum(c.weight for c in catalogue.commodities if c.sector == sector.code)
+        total = math.fsum(weight[c.code] for c in catalogue.commodities if c.sector == sector.code)
         assert total <= bounds.sector_cap + 1e-12, sector.code
 
 
@@ -169,7 +173,7 @@ def _variant(version: str | None = None, **changes) -> str:
         if prefix:
             lines.append(f"[{prefix}]")
         for key, value in scalars.items():
-            lines.append(f"{key} = {_toml(value)}")
+            lines.append(f'"{key}" = {_toml(value)}')
         for key, value in table.items():
             if isinstance(value, dict):
                 dump(value, f"{prefix}.{key}" if prefix else key)
@@ -185,6 +189,8 @@ def _toml(value) -> str:
         return str(value).lower()
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f'"{k}" = {_toml(v)}' for k, v in value.items()) + "}"
     return value.isoformat() if hasattr(value, "isoformat") else repr(value)
 
 

@@ -1,5 +1,5 @@
 """The annual rebalance end to end: announce weights computed from a year of trades and the
-catalogue's production values, apply them, and see no level jump on the rebalance date.
+methodology's production values, apply them, and see no level jump on the rebalance date.
 
 The test methodology is the one in force (mainland calendar) with hand-computable bounds:
 the weights effective on 1 January 2026 are announced on the first publication day on or
@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import select
 
 from core.calendar import Calendar
-from core.catalogue import parse_catalogue
 from core.errors import RebalanceError
 from core.methodology import RebalanceRules, in_force
 from publication.fixing import compute
@@ -24,6 +23,7 @@ from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
 from store.models import NormalisingConstant, WeightSet, WeightSetMember
+from tests.methodology_support import split_world
 from tests.test_methodology_fallbacks import add_trades, at
 from tests.test_methodology_indices import HAND_BOUNDS, HAND_WEIGHTS
 
@@ -36,11 +36,6 @@ BASE_WEIGHTS = [0.2, 0.1, 0.2, 0.2, 0.2, 0.1]
 # 0.14 0.01, whose capped weights test_methodology_indices.py works out by hand.
 PRODUCTION = [20.0, 20.0, 20.0, 17.0, 21.0, 2.0]
 LOTS = [425.0, 125.0, 200.0, 140.0, 105.0, 5.0]
-
-METHODOLOGY = in_force().model_copy(
-    update={"version": "test-rebalance", "rebalance": RebalanceRules(**HAND_BOUNDS)}
-)
-CALENDAR = Calendar(METHODOLOGY)
 
 
 def _catalogue() -> str:
@@ -82,7 +77,13 @@ spec = {{ description = "{code.lower()}" }}
     return text
 
 
-CATALOGUE = parse_catalogue(_catalogue())
+CATALOGUE, METHODOLOGY = split_world(
+    _catalogue(),
+    in_force().model_copy(
+        update={"version": "test-rebalance", "rebalance": RebalanceRules(**HAND_BOUNDS)}
+    ),
+)
+CALENDAR = Calendar(METHODOLOGY)
 OCTOBER = dt.date(2025, 10, 15)
 LINK, REBALANCE, AFTER = dt.date(2025, 12, 31), dt.date(2026, 1, 5), dt.date(2026, 1, 6)
 PRICES = {  # VWAP of each commodity on each publication day
@@ -119,7 +120,7 @@ def _values(session, code: str) -> dict[dt.date, models.IndexValue]:
 @pytest.fixture
 def store(database_url):
     engine = make_engine(database_url)
-    prepare_database(engine, CATALOGUE)
+    prepare_database(engine, CATALOGUE, METHODOLOGY)
     add_trades(engine, _trades())
     yield engine
     engine.dispose()

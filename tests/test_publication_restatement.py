@@ -63,7 +63,7 @@ def published(database_url, tmp_path):
     path = tmp_path / "catalogue.toml"
     path.write_text(CATALOGUE)
     engine = make_engine(database_url)
-    prepare_database(engine, catalogue)
+    prepare_database(engine, catalogue, LOOSE)
     with session_scope(engine) as session:
         ensure_exchange(session, "X")
     _ingest(engine, catalogue, tmp_path / "feed.csv", FEED)

@@ -1,4 +1,5 @@
-"""Reference data behind published values does not change by editing the catalogue.
+"""Reference data behind published values does not change by editing the catalogue or the
+methodology.
 
 Rule: an index's base date, base value and base-date weights are fixed once the index has
 a published value; a commodity's unit and currency once it has an assessment or a stored
@@ -16,16 +17,19 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from cli.main import app as cli
-from core.catalogue import Catalogue, load_catalogue, parse_catalogue
+from core.calendar import Calendar
+from core.catalogue import Catalogue, load_catalogue
 from core.errors import ReferenceDataConflict
+from core.methodology import Methodology, in_force
 from core.settings import Settings
 from ingest.files import ingest_file
 from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
 from store.reference import ensure_exchange
+from tests.methodology_support import split_world
 from tests.publication_data import T0, publish_assessments, publish_index
-from tests.test_composite import FEED, SMALL_CATALOGUE
+from tests.test_composite import FEED, SMALL_WORLD
 
 BASE = dt.date(2025, 12, 30)
 WEIGHTS = [("weight = 0.6", "weight = 0.5"), ("weight = 0.4", "weight = 0.5")]
@@ -69,18 +73,24 @@ spec = {{ description = "coal" }}
 """
 
 
-def edited(*changes: tuple[str, str], extra: str = "") -> Catalogue:
-    text = SMALL_CATALOGUE
+def from_next_year(world: tuple[Catalogue, Methodology]) -> tuple[Catalogue, Methodology]:
+    """``world`` as a version that takes effect after the values published here."""
+    catalogue, methodology = world
+    return catalogue, methodology.model_copy(update={"effective_from": dt.date(2026, 1, 1)})
+
+
+def edited(*changes: tuple[str, str], extra: str = "") -> tuple[Catalogue, Methodology]:
+    text = SMALL_WORLD
     for old, new in changes:
         assert text.count(old) == 1, old
         text = text.replace(old, new)
-    return parse_catalogue(text + extra)
+    return split_world(text + extra)
 
 
 @pytest.fixture
 def store(database_url):
     engine = make_engine(database_url)
-    prepare_database(engine, parse_catalogue(SMALL_CATALOGUE))
+    prepare_database(engine, *split_world(SMALL_WORLD))
     yield engine
     engine.dispose()
 
@@ -134,23 +144,23 @@ def constituent_rows(engine) -> int:
 @pytest.mark.parametrize(
     "catalogue",
     [
-        pytest.param(lambda: parse_catalogue(SMALL_CATALOGUE), id="small"),
+        pytest.param(lambda: split_world(SMALL_WORLD), id="small"),
         pytest.param(lambda: edited(*WEIGHTS, *BASE_VALUE, *COTTON_USD), id="edited"),
-        pytest.param(lambda: load_catalogue(Settings().catalogue_path), id="shipped"),
+        pytest.param(lambda: (load_catalogue(Settings().catalogue_path), in_force()), id="shipped"),
     ],
 )
 def test_a_fresh_database_takes_any_catalogue(database_url, catalogue):
     engine = make_engine(database_url)
-    wanted = catalogue()
-    prepare_database(engine, wanted)
-    composite = wanted.index_definitions()[0]
+    wanted, methodology = catalogue()
+    prepare_database(engine, wanted, methodology)
+    composite = wanted.index_definitions(methodology)[0]
     assert weights(engine, composite.code, composite.base_date) == dict(composite.constituents)
     assert index(engine, composite.code).base_value == composite.base_value
     engine.dispose()
 
 
 def test_without_published_values_every_edit_applies(store):
-    prepare_database(store, edited(*WEIGHTS, *BASE_VALUE, *BASE_DATE, *COTTON_USD))
+    prepare_database(store, *edited(*WEIGHTS, *BASE_VALUE, *BASE_DATE, *COTTON_USD))
     new_base = dt.date(2025, 12, 31)
     assert weights(store, "TEST", new_base) == {"REBAR": 0.5, "COTTON": 0.5}
     test = index(store, "TEST")
@@ -173,7 +183,7 @@ def test_published_index_refuses_a_change_of_what_its_values_rest_on(
     publish(store, "TEST")
     rows = constituent_rows(store)
     with pytest.raises(ReferenceDataConflict) as info:
-        prepare_database(store, edited(*changes))
+        prepare_database(store, *edited(*changes))
     error = info.value
     assert (error.subject, error.code, error.field) == ("index", "TEST", field)
     assert (error.commodity, error.stored, error.catalogue) == (member, stored, wanted)
@@ -189,7 +199,7 @@ def test_published_index_refuses_a_change_of_what_its_values_rest_on(
 def test_weights_of_indices_without_values_still_change(store):
     # Only the agriculture sector has values; cotton is its only member, weight 1 either way.
     publish(store, "TEST-AGR", "COTTON")
-    prepare_database(store, edited(*WEIGHTS))
+    prepare_database(store, *from_next_year(edited(*WEIGHTS)))
     assert weights(store, "TEST") == {"REBAR": 0.5, "COTTON": 0.5}
     assert weights(store, "TEST-AGR") == {"COTTON": 1.0}
 
@@ -202,7 +212,7 @@ def test_weights_of_indices_without_values_still_change(store):
 def test_assessed_commodity_refuses_a_new_currency_or_unit(store, changes, field, stored, wanted):
     assess(store, "COTTON")
     with pytest.raises(ReferenceDataConflict) as info:
-        prepare_database(store, edited(*changes))
+        prepare_database(store, *edited(*changes))
     error = info.value
     assert (error.subject, error.code, error.field) == ("commodity", "COTTON", field)
     assert (error.stored, error.catalogue) == (stored, wanted)
@@ -217,25 +227,27 @@ def test_stored_trades_alone_fix_the_currency(store, tmp_path):
     feed = tmp_path / "feed.csv"
     feed.write_text("\n".join(FEED) + "\n")
     with session_scope(store) as session:
-        assert ingest_file(session, parse_catalogue(SMALL_CATALOGUE), feed, "X").accepted == 12
+        catalogue, methodology = split_world(SMALL_WORLD)
+        result = ingest_file(session, catalogue, feed, "X", calendar=Calendar(methodology))
+        assert result.accepted == 12
     with pytest.raises(ReferenceDataConflict) as info:
-        prepare_database(store, edited(*COTTON_USD))
+        prepare_database(store, *edited(*COTTON_USD))
     assert (info.value.code, info.value.field) == ("COTTON", "currency")
     assert commodity(store, "COTTON").currency == "CNY"
 
 
 def test_currency_of_a_commodity_without_assessments_or_trades_still_changes(store):
     assess(store, "COTTON")
-    prepare_database(store, edited(*REBAR_USD))
+    prepare_database(store, *edited(*REBAR_USD))
     assert commodity(store, "REBAR").currency == "USD"
 
 
 def test_sector_is_fixed_once_a_sector_index_it_belongs_to_is_published(database_url):
     engine = make_engine(database_url)
-    prepare_database(engine, edited(*WITH_COAL, extra=coal("agriculture")))
+    prepare_database(engine, *edited(*WITH_COAL, extra=coal("agriculture")))
     publish(engine, "TEST-AGR")
     with pytest.raises(ReferenceDataConflict) as info:
-        prepare_database(engine, edited(*WITH_COAL, extra=coal("ferrous")))
+        prepare_database(engine, *edited(*WITH_COAL, extra=coal("ferrous")))
     error = info.value
     assert (error.subject, error.code, error.field) == ("commodity", "COAL", "sector")
     assert (error.stored, error.catalogue) == ("agriculture", "ferrous")
@@ -247,7 +259,7 @@ def test_sector_is_fixed_once_a_sector_index_it_belongs_to_is_published(database
 def test_names_and_specifications_follow_the_catalogue_after_publication(store):
     publish(store, "TEST", "TEST-FER", "REBAR")
     assess(store, "REBAR")
-    prepare_database(store, edited(*RENAMED))
+    prepare_database(store, *edited(*RENAMED))
     rebar = commodity(store, "REBAR")
     assert (rebar.name_en, rebar.name_zh) == ("Reinforcing bar", "钢筋")
     assert rebar.spec == {"description": "HRB400E, 20 mm"}
@@ -259,7 +271,7 @@ def test_names_and_specifications_follow_the_catalogue_after_publication(store):
 def test_a_new_commodity_and_its_indices_are_created(store):
     # The composite has no values yet, so its weights may make room for coal.
     publish(store, "TEST-FER", "REBAR")
-    prepare_database(store, edited(*WITH_COAL, extra=ENERGY + coal("energy")))
+    prepare_database(store, *from_next_year(edited(*WITH_COAL, extra=ENERGY + coal("energy"))))
     assert commodity(store, "COAL").sector == "energy"
     assert index(store, "TEST-ENE").kind == "sector"
     assert weights(store, "TEST-ENE") == {"COAL": 1.0}
@@ -271,9 +283,9 @@ def test_a_new_commodity_and_its_indices_are_created(store):
 def test_a_refused_catalogue_changes_nothing(store):
     publish(store, "TEST")
     rows = constituent_rows(store)
-    catalogue = edited(*WITH_COAL, *RENAMED, extra=ENERGY + coal("energy"))
+    world = edited(*WITH_COAL, *RENAMED, extra=ENERGY + coal("energy"))
     with pytest.raises(ReferenceDataConflict) as info:
-        prepare_database(store, catalogue)
+        prepare_database(store, *world)
     assert (info.value.code, info.value.commodity) == ("TEST", "COAL")
     assert "cannot join an index whose values are published" in info.value.message
     assert commodity(store, "COAL") is None and index(store, "TEST-ENE") is None
@@ -281,9 +293,15 @@ def test_a_refused_catalogue_changes_nothing(store):
     assert constituent_rows(store) == rows
 
 
+def use(monkeypatch, world: tuple[Catalogue, Methodology]) -> None:
+    catalogue, methodology = world
+    monkeypatch.setattr("cli.common.load_catalogue", lambda path: catalogue)
+    monkeypatch.setattr("store.bootstrap.in_force", lambda: methodology)
+
+
 def test_cli_reports_the_conflict_without_a_traceback(store, database_url, monkeypatch):
     publish(store, "TEST")
-    monkeypatch.setattr("cli.common.load_catalogue", lambda path: edited(*BASE_VALUE))
+    use(monkeypatch, edited(*BASE_VALUE))
     result = CliRunner().invoke(cli, ["db", "upgrade", "--database-url", database_url])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: index TEST: ")
@@ -293,7 +311,7 @@ def test_cli_reports_the_conflict_without_a_traceback(store, database_url, monke
 
 def test_the_scheduler_refuses_to_start_on_a_conflict(store, database_url, monkeypatch):
     publish(store, "TEST")
-    monkeypatch.setattr("cli.common.load_catalogue", lambda path: edited(*BASE_VALUE))
+    use(monkeypatch, edited(*BASE_VALUE))
     monkeypatch.setattr(
         "scheduler.service.SchedulerService.serve_forever",
         lambda self: pytest.fail("the scheduler started despite the conflict"),

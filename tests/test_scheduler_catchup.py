@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from core.methodology import in_force
 from core.settings import Settings
 from publication.fixing import compute
 from scheduler.jobs import JOBS
@@ -43,7 +44,7 @@ PUBLICATION_DAYS = [d for d in MONTH if d.weekday() < 5 and d not in HOLIDAYS]
 def month_of_trades(engine, catalogue, tmp_path):
     """Trades on the base date and on every weekday and make-up day of the month,
     the holiday weekdays included (a feed may well report trades on a holiday)."""
-    base = catalogue.index_family.base_date
+    base = in_force().family.base_date
     days = [base, *(d for d in MONTH if d.weekday() < 5 or d in MAKE_UP_DAYS)]
     ingest_days(engine, catalogue, tmp_path / "feeds", days)
     with session_scope(engine) as session:
@@ -84,7 +85,7 @@ def test_a_month_with_holidays_has_one_final_fixing_per_publication_day_and_none
     assert {(outcome, attempts) for _, outcome, attempts in runs} == {("succeeded", 1)}
 
     values = _final_values(engine)
-    n_indices = len(catalogue.index_definitions())
+    n_indices = len(catalogue.index_definitions(in_force()))
     for day in PUBLICATION_DAYS:
         assert sorted(values.get(day, [])) == [("final", 1)] * n_indices, day
     published_month_days = {d for d in values if d >= MONTH[0]}

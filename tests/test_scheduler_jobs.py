@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
+from core.methodology import in_force
 from core.settings import Settings
 from publication.fixing import compute
 from scheduler.jobs import JOBS
@@ -41,7 +42,7 @@ def test_intraday_slots_publish_one_observation_each_then_the_fixing_closes_the_
     runs = runner.run_due()
     assert [(r.job, r.outcome) for r in runs] == [("intraday", "succeeded")] * 5
     assert runner.run_due() == []  # nothing twice
-    n_indices = len(catalogue.index_definitions())
+    n_indices = len(catalogue.index_definitions(in_force()))
     with session_scope(engine) as session:
         observed = session.execute(
             select(IntradayIndexValue.observed_at, func.count()).group_by(

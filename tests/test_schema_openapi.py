@@ -44,6 +44,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from core.methodology import in_force
 from store.bootstrap import prepare_database
 from store.db import make_engine
 from tests.support_api import (
@@ -90,7 +91,7 @@ def key_for(path: str, keys: Keys) -> str:
 def anchors(catalogue) -> dict[str, list[dict]]:
     """Known-good values for some parameters, so that generated cases also reach past the
     lookup of an index, commodity or trade into the code behind it."""
-    indices = [d.code for d in catalogue.index_definitions()]
+    indices = [d.code for d in catalogue.index_definitions(in_force())]
     commodities = [c.code for c in catalogue.commodities]
     trades = [{"path_parameters": {"trade_id": t}} for t in OWN_TRADES]
     return {

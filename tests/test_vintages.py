@@ -38,7 +38,7 @@ def fed(database_url, tmp_path):
     """(engine, catalogue): the small catalogue's database with the composite tests' feed."""
     catalogue = parse_catalogue(SMALL_CATALOGUE)
     engine = make_engine(database_url)
-    prepare_database(engine, catalogue)
+    prepare_database(engine, catalogue, LOOSE)
     with session_scope(engine) as session:
         ensure_exchange(session, "X")
     _ingest(engine, catalogue, tmp_path / "a.csv", FEED)

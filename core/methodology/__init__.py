@@ -1,299 +1,61 @@
-"""The published methodology: every parameter, read from a versioned TOML file.
+"""The published methodology: every parameter, read from versioned documents.
 
-``v<version>.toml`` beside this module holds one version, and a file is never edited: a
-change is a new version. :func:`in_force` names the version in force on a day (the latest
-whose ``effective_from`` has come; of two effective together, the later version, as a
-correction supersedes what it corrects). Every published value records the version that
-made it, and :func:`load_methodology` reads any version so an old value can be reproduced.
+:mod:`core.methodology.document` reads and validates one version; a version is never
+edited, a change is a new version. :mod:`core.methodology.registry` knows every version
+(shipped beside it as ``v<version>.toml``, or adopted by an operator) and names the one in
+force on a day. Every published value records the version that made it, and
+:func:`load_methodology` reads any version so an old value can be reproduced.
 """
 
-from __future__ import annotations
+from core.methodology.document import (
+    AssessmentRules,
+    CalendarRules,
+    ChangeReason,
+    CommodityOverride,
+    CommodityRule,
+    Exclusion,
+    IntradayRules,
+    Methodology,
+    PublicationRules,
+    RebalanceRules,
+    parse_methodology,
+)
+from core.methodology.reference import CommodityParameters, IndexFamily
+from core.methodology.registry import (
+    METHODOLOGY_DIR,
+    Segments,
+    Version,
+    in_force,
+    load_methodology,
+    registered,
+    segments,
+    superseded_by,
+    version_on,
+    versions,
+)
 
-import datetime as dt
-import functools
-import tomllib
-from fractions import Fraction
-from pathlib import Path
-from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from core.errors import MethodologyError
-
-METHODOLOGY_DIR = Path(__file__).resolve().parent
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class CalendarRules(_Frozen):
-    """Publication days. ``mainland``: the ISO ``weekdays`` that are not mainland public
-    holidays (weekend make-up working days are not publication days); ``weekdays``: the
-    ``weekdays`` alone. Either way minus ``holidays``, plus ``working_days``."""
-
-    timezone: str = "Asia/Shanghai"
-    rule: Literal["weekdays", "mainland"] = "weekdays"
-    weekdays: tuple[int, ...] = (1, 2, 3, 4, 5)
-    holidays: frozenset[dt.date] = frozenset()
-    working_days: frozenset[dt.date] = frozenset()
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
-
-    @field_validator("weekdays")
-    @classmethod
-    def _iso_weekdays(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if not value or any(not 1 <= d <= 7 for d in value):
-            raise ValueError("weekdays must be ISO weekday numbers 1 (Monday) to 7 (Sunday)")
-        return value
-
-    @model_validator(mode="after")
-    def _disjoint(self) -> CalendarRules:
-        both = self.holidays & self.working_days
-        if both:
-            raise ValueError(f"days listed both as holiday and working day: {sorted(both)}")
-        return self
-
-
-Exclusion = Literal["sigma", "mad"]
-
-
-class CommodityRule(_Frozen):
-    """The assessment parameters of one commodity, defaults resolved."""
-
-    code: str
-    cutoff: dt.time
-    min_lot: float
-    min_volume: float
-    min_trades: int
-    min_exchanges: int
-    max_exchange_share: float
-    exclusion: Exclusion
-    k: float
-    mad_scale: float
-    related: tuple[str, ...]
-
-
-class CommodityOverride(_Frozen):
-    cutoff: dt.time | None = None
-    min_lot: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    min_volume: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    min_trades: int | None = Field(default=None, ge=1)
-    min_exchanges: int | None = Field(default=None, ge=1)
-    max_exchange_share: float | None = Field(default=None, gt=0, le=1)
-    exclusion: Exclusion | None = None
-    sigma_k: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    mad_k: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    related: tuple[str, ...] = ()
-
-
-class AssessmentRules(_Frozen):
-    cutoff: dt.time = dt.time(15, 0)
-    exclusion: Exclusion = "sigma"
-    sigma_k: float = Field(default=2.0, gt=0, allow_inf_nan=False)
-    mad_k: float = Field(default=3.0, gt=0, allow_inf_nan=False)
-    mad_scale: float = Field(default=1.4826, gt=0, allow_inf_nan=False)
-    min_trades: int = Field(default=3, ge=1)
-    min_exchanges: int = Field(default=2, ge=1)
-    max_exchange_share: float = Field(default=0.8, gt=0, le=1)
-    stale_days: int = Field(default=5, ge=0)
-    related_max_age_days: int = Field(default=10, ge=1)
-    listed_trades_limit: int = Field(default=1000, ge=1)
-    commodities: dict[str, CommodityOverride] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _related_known(self) -> AssessmentRules:
-        for code, rule in self.commodities.items():
-            for other in rule.related:
-                if other == code:
-                    raise ValueError(f"commodity {code} names itself as related")
-        return self
-
-    def rule(self, code: str) -> CommodityRule:
-        own = self.commodities.get(code, CommodityOverride())
-        exclusion = own.exclusion or self.exclusion
-        sigma_k = own.sigma_k or self.sigma_k
-        mad_k = own.mad_k or self.mad_k
-        return CommodityRule(
-            code=code,
-            cutoff=own.cutoff or self.cutoff,
-            min_lot=own.min_lot,
-            min_volume=own.min_volume,
-            min_trades=own.min_trades or self.min_trades,
-            min_exchanges=own.min_exchanges or self.min_exchanges,
-            max_exchange_share=own.max_exchange_share or self.max_exchange_share,
-            exclusion=exclusion,
-            k=sigma_k if exclusion == "sigma" else mad_k,
-            mad_scale=self.mad_scale,
-            related=own.related,
-        )
-
-
-def _month_day(value: str) -> str:
-    try:
-        dt.date(2024, int(value[:2]), int(value[3:]))  # 2024: a leap year accepts 02-29
-    except (ValueError, IndexError):
-        raise ValueError(f"{value!r} is not a month-day MM-DD") from None
-    if len(value) != 5 or value[2] != "-":
-        raise ValueError(f"{value!r} is not a month-day MM-DD")
-    return value
-
-
-class RebalanceRules(_Frozen):
-    announcement: str = "11-01"
-    effective: str = "01-01"
-    traded_value_share: str = "2/3"
-    production_value_share: str = "1/3"
-    commodity_cap: float = Field(default=0.15, gt=0, le=1, allow_inf_nan=False)
-    sector_cap: float = Field(default=0.40, gt=0, le=1, allow_inf_nan=False)
-    floor: float = Field(default=0.02, ge=0, lt=1, allow_inf_nan=False)
-    fx_to_cny: dict[str, float] = Field(default_factory=lambda: {"CNY": 1.0})
-
-    _announcement = field_validator("announcement", "effective")(_month_day)
-
-    @field_validator("traded_value_share", "production_value_share")
-    @classmethod
-    def _fraction(cls, value: str) -> str:
-        try:
-            share = Fraction(value)
-        except (ValueError, ZeroDivisionError):
-            raise ValueError(f"{value!r} is not a fraction such as 2/3") from None
-        if not 0 <= share <= 1:
-            raise ValueError(f"{value} must lie between 0 and 1")
-        return value
-
-    @field_validator("fx_to_cny")
-    @classmethod
-    def _positive_rates(cls, value: dict[str, float]) -> dict[str, float]:
-        for currency, rate in value.items():
-            if not (rate > 0 and rate < float("inf")):
-                raise ValueError(f"rate for {currency} must be finite and > 0")
-        return value
-
-    @model_validator(mode="after")
-    def _shares_sum_to_one(self) -> RebalanceRules:
-        total = Fraction(self.traded_value_share) + Fraction(self.production_value_share)
-        if total != 1:
-            raise ValueError(f"traded and production value shares sum to {total}, not 1")
-        if self.floor > self.commodity_cap:
-            raise ValueError("floor exceeds commodity_cap")
-        return self
-
-    @property
-    def traded_share(self) -> float:
-        return float(Fraction(self.traded_value_share))
-
-    def announcement_date(self, year: int) -> dt.date:
-        """Announcement of the weights effective in ``year`` (it falls in the year before)."""
-        return dt.date(year - 1, int(self.announcement[:2]), int(self.announcement[3:]))
-
-    def effective_date(self, year: int) -> dt.date:
-        return dt.date(year, int(self.effective[:2]), int(self.effective[3:]))
-
-
-class IntradayRules(_Frozen):
-    interval_seconds: int = Field(default=60, ge=1)
-
-
-class PublicationRules(_Frozen):
-    correction_window_days: int = Field(default=5, ge=1)
-    """Publication days, ending today, whose published values may still be restated; an
-    older value is frozen (only an operator's forced restatement changes it)."""
-    disclosure_min_trades: int = Field(default=5, ge=1)
-    disclosure_min_exchanges: int = Field(default=3, ge=1)
-    """An explanation shows a window's volumes by rule and its price range only from this
-    many trades and exchanges (statistical disclosure control)."""
-
-
-ChangeReason = Literal["methodology_change", "calendar_correction"]
-
-
-class Methodology(_Frozen):
-    version: str = Field(pattern=r"^[0-9A-Za-z.\-]{1,32}$")
-    effective_from: dt.date
-    supersedes: str | None = None
-    """The version this one replaces from ``effective_from`` on."""
-    change: ChangeReason | None = None
-    """Why values published under ``supersedes`` are restated (their correction notices say it)."""
-    calendar: CalendarRules = CalendarRules()
-    assessment: AssessmentRules = AssessmentRules()
-    rebalance: RebalanceRules = RebalanceRules()
-    intraday: IntradayRules = IntradayRules()
-    publication: PublicationRules = PublicationRules()
-
-    @property
-    def superseded_versions(self) -> frozenset[str]:
-        """Every version this one replaces, directly or through the versions it replaces."""
-        found, version = set(), self.supersedes
-        while version is not None and version not in found:
-            found.add(version)
-            version = load_methodology(version).supersedes
-        return frozenset(found)
-
-    def parameters(self, code: str) -> dict:
-        """The assessment parameters of ``code`` as published in a rationale."""
-        rule = self.assessment.rule(code)
-        return {
-            "cutoff": rule.cutoff.isoformat(),
-            "timezone": self.calendar.timezone,
-            "min_lot": rule.min_lot,
-            "exclusion": rule.exclusion,
-            "k": rule.k,
-            **({"mad_scale": rule.mad_scale} if rule.exclusion == "mad" else {}),
-            "min_trades": rule.min_trades,
-            "min_volume": rule.min_volume,
-            "min_exchanges": rule.min_exchanges,
-            "max_exchange_share": rule.max_exchange_share,
-            "stale_days": self.assessment.stale_days,
-            "related": list(rule.related),
-        }
-
-
-def parse_methodology(text: str, source: str = "<string>") -> Methodology:
-    try:
-        return Methodology.model_validate(tomllib.loads(text))
-    except (tomllib.TOMLDecodeError, ValidationError) as exc:
-        raise MethodologyError(f"methodology {source} is invalid: {exc}", source=source) from exc
-
-
-@functools.cache
-def load_methodology(version: str) -> Methodology:
-    """The methodology of ``version`` as published in ``v<version>.toml``."""
-    path = METHODOLOGY_DIR / f"v{version}.toml"
-    if not path.is_file():
-        known = sorted(p.stem[1:] for p in METHODOLOGY_DIR.glob("v*.toml"))
-        raise MethodologyError(
-            f"no methodology version {version!r}; known: {', '.join(known)}", version=version
-        )
-    methodology = parse_methodology(path.read_text(encoding="utf-8"), str(path))
-    if methodology.version != version:
-        raise MethodologyError(
-            f"{path.name} declares version {methodology.version!r}", source=str(path)
-        )
-    return methodology
-
-
-def _version_key(version: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in version.replace("-", ".").split("."))
-
-
-@functools.cache
-def versions() -> tuple[Methodology, ...]:
-    """Every published version, oldest first."""
-    found = [load_methodology(p.stem[1:]) for p in METHODOLOGY_DIR.glob("v*.toml")]
-    return tuple(sorted(found, key=lambda m: (m.effective_from, _version_key(m.version))))
-
-
-def in_force(on: dt.date | None = None) -> Methodology:
-    """The version in force on ``on`` (default: today in the index's zone)."""
-    day = on or dt.datetime.now(ZoneInfo(versions()[-1].calendar.timezone)).date()
-    effective = [m for m in versions() if m.effective_from <= day]
-    return effective[-1] if effective else versions()[0]
+__all__ = [
+    "METHODOLOGY_DIR",
+    "AssessmentRules",
+    "CalendarRules",
+    "ChangeReason",
+    "CommodityOverride",
+    "CommodityParameters",
+    "CommodityRule",
+    "Exclusion",
+    "IndexFamily",
+    "IntradayRules",
+    "Methodology",
+    "PublicationRules",
+    "RebalanceRules",
+    "Segments",
+    "Version",
+    "in_force",
+    "load_methodology",
+    "parse_methodology",
+    "registered",
+    "segments",
+    "superseded_by",
+    "version_on",
+    "versions",
+]

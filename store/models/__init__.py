@@ -3,6 +3,15 @@
 from store.models.assessments import Assessment, Commodity
 from store.models.base import Base, BigId, UTCDateTime, utcnow
 from store.models.exchanges import ApiKey, Exchange, RateLimitCounter
+from store.models.governance import (
+    APPROVED,
+    HELD,
+    IN_FORCE,
+    PENDING,
+    MethodologyVersion,
+    OperatorAct,
+    Proposal,
+)
 from store.models.indices import (
     IndexConstituent,
     IndexDailyOHLC,
@@ -38,10 +47,14 @@ from store.models.vintages import (
 metadata = Base.metadata
 
 __all__ = [
+    "APPROVED",
     "FAILED",
     "FINAL",
     "FIXED",
     "GENESIS_HASH",
+    "HELD",
+    "IN_FORCE",
+    "PENDING",
     "PROVISIONAL",
     "REASONS",
     "RESTATED",
@@ -67,7 +80,10 @@ __all__ = [
     "IngestBatch",
     "IntradayIndexValue",
     "JobRun",
+    "MethodologyVersion",
     "NormalisingConstant",
+    "OperatorAct",
+    "Proposal",
     "PublicationState",
     "RateLimitCounter",
     "RestatementMark",
