@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def lifespan(app: FastAPI):
         if migrate:
             try:
-                prepare_database(engine, catalogue)
+                prepare_database(engine, catalogue, calendar_file=settings.calendar_file)
             except BcpiError as exc:
                 logging.getLogger("bcpi.api").error("cannot start: %s", exc.message)
                 raise

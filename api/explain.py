@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.schemas import ExplainedAssessment, ExplainedConstituent, Explanation, PriceAt
@@ -80,6 +80,32 @@ def _trades(
     return used, excluded
 
 
+def _arrived_later(
+    session: Session, assessment: models.Assessment, calendar: Calendar
+) -> dict | None:
+    """Active trades of the window stored after this vintage was published: a value inside
+    the correction window is restated for them; outside it, they change nothing."""
+    code = session.get(models.Commodity, assessment.commodity_id).code
+    begin, stop = calendar.window(assessment.date, code)
+    count = session.scalar(
+        select(func.count())
+        .select_from(models.Trade)
+        .join(models.IngestBatch, models.IngestBatch.id == models.Trade.batch_id)
+        .where(
+            models.Trade.commodity_id == assessment.commodity_id,
+            models.Trade.traded_at > begin,
+            models.Trade.traded_at <= stop,
+            models.Trade.status == "active",
+            models.IngestBatch.received_at > assessment.published_at,
+        )
+    )
+    if not count:
+        return None
+    window = calendar.methodology.publication.correction_window_days
+    frozen = assessment.date < calendar.publication_days_before(calendar.today(), window)
+    return {"trades": count, "after_correction_window": frozen}
+
+
 def _explained_assessment(
     session: Session, assessment: models.Assessment, calendar: Calendar, audience: Audience
 ) -> ExplainedAssessment:
@@ -101,6 +127,9 @@ def _explained_assessment(
         used, excluded = seen.pop("own_trades_used", []), seen.pop("own_trades_excluded", [])
     open_window = audience.everything or discloses(rationale, **limits)
     rest = {k: v for k, v in seen.items() if k not in ("trades_used", "excluded")}
+    later = _arrived_later(session, assessment, calendar)
+    if later is not None:
+        rest["arrived_after_publication"] = later
     return ExplainedAssessment(
         date=assessment.date,
         price=assessment.price,

@@ -91,7 +91,7 @@ def prepared(database_url: str | None, *, retry: bool = False) -> Context:
     while True:
         try:
             with migration_lock(settings.database_url, settings.leader_database_url):
-                prepare_database(engine, catalogue)
+                prepare_database(engine, catalogue, calendar_file=settings.calendar_file)
             return Context(settings, engine, catalogue)
         except (OperationalError, InterfaceError, OSError) as exc:
             if not retry:

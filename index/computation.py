@@ -140,6 +140,7 @@ def assess_days(
         | {day for d, day in enumerate(days) if is_open[d]}
     )
     fixed = inputs.fixed_assessments(session, days) if skip_fixed else set()
+    refused = inputs.band_rejections(session, days, reference)
 
     def local_iso(instant_ms: int) -> str:
         return dt.datetime.fromtimestamp(int(instant_ms) / 1000, zone).isoformat()
@@ -218,6 +219,8 @@ def assess_days(
             }
             # The instant of an intraday view is not an input: the trades seen by then are.
             stable = {**rationale, "window": {**window, "trades_through": None}}
+            if (c, day) in refused:  # shown, not an input: the band refused these rows
+                rationale["rejected_at_ingest"] = {"price_out_of_band": refused[(c, day)]}
             row["inputs_hash"] = canonical_hash(
                 row | {"date": day.isoformat(), "rationale": stable}
             )

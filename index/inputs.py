@@ -170,6 +170,38 @@ def fallback_state(
     return state
 
 
+def band_rejections(
+    session: Session, days: list[dt.date], reference: Reference
+) -> dict[tuple[int, dt.date], dict]:
+    """Rows refused by the price band at ingest, by (commodity position, window day)."""
+    rows = session.execute(
+        select(
+            models.BandRejection.commodity_id,
+            models.BandRejection.window_day,
+            models.BandRejection.band_low,
+            models.BandRejection.band_high,
+            func.sum(models.BandRejection.rows),
+        )
+        .where(models.BandRejection.window_day.in_(days))
+        .group_by(
+            models.BandRejection.commodity_id,
+            models.BandRejection.window_day,
+            models.BandRejection.band_low,
+            models.BandRejection.band_high,
+        )
+        .order_by(models.BandRejection.band_low, models.BandRejection.band_high)
+    )
+    position = {commodity_id: c for c, commodity_id in enumerate(reference.ids)}
+    out: dict[tuple[int, dt.date], dict] = {}
+    for commodity_id, day, low, high, count in rows:
+        if commodity_id not in position:
+            continue
+        entry = out.setdefault((position[commodity_id], day), {"rows": 0, "bands": []})
+        entry["rows"] += int(count)
+        entry["bands"].append({"band": [low, high], "rows": int(count)})
+    return out
+
+
 def assessment_dates(session: Session, since: dt.date | None, before: dt.date) -> list[dt.date]:
     """Dates with a fixed assessment (final or restated) from ``since`` to before ``before``."""
     if since is None:

@@ -23,7 +23,7 @@ from core.calendar import Calendar
 from core.catalogue import Catalogue
 from core.errors import BatchRejected, Forbidden, IngestError
 from core.faults import fault_point
-from core.fields import ALL_FIELDS, EXCHANGE_FIELD, TradeStatus
+from core.fields import ALL_FIELDS, EXCHANGE_FIELD, Reason, TradeStatus
 from core.settings import Settings, get_settings
 from ingest.fx import fx_table
 from ingest.marks import mark_published_days, published_days
@@ -167,6 +167,8 @@ class CheckedBatch:
     good: pl.DataFrame
     bad: pl.DataFrame
     received: pl.DataFrame
+    banded: pl.DataFrame
+    """Rows the price band refused: ``commodity_id``, ``window_day``, the band, ``rows``."""
 
 
 def check_batch(
@@ -182,7 +184,7 @@ def check_batch(
         row_offset=first_row,
     )
     rejected = pl.col(REJECT_CODE).is_not_null()
-    good, bad, received, rows = pl.collect_all(
+    good, bad, received, rows, banded = pl.collect_all(
         [
             stored_frame(checked.filter(~rejected)),
             checked.filter(rejected).select(
@@ -192,9 +194,12 @@ def check_batch(
                 ROW, *(pl.col(f"{n}__raw").cast(pl.String).alias(n) for n in ALL_FIELDS)
             ),
             checked.select(pl.len()),
+            checked.filter(pl.col(REJECT_CODE) == Reason.PRICE_OUT_OF_BAND.value)
+            .group_by("commodity_id", "window_day", "band_low", "band_high")
+            .agg(pl.len().cast(pl.Int64).alias("rows")),
         ]
     )
-    return CheckedBatch(rows.item(), good, bad, received)
+    return CheckedBatch(rows.item(), good, bad, received, banded)
 
 
 def ingest_batch(
@@ -237,6 +242,11 @@ def ingest_batch(
     )
     session.add(batch)
     session.flush()
+    if checked.banded.height:
+        session.execute(
+            models.BandRejection.__table__.insert(),
+            checked.banded.with_columns(pl.lit(batch.id).alias("batch_id")).to_dicts(),
+        )
 
     inserted = insert_trades(
         session,

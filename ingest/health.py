@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, literal_column, select, union_all
+from sqlalchemy import and_, false, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from core.calendar import Calendar
@@ -41,6 +41,9 @@ class ExchangeHealth:
     trades: int
     rejection_rate: float | None
     rejections_by_reason: dict[str, int]
+    after_correction_window: int
+    """Trades stored that day for publication days already outside the correction window:
+    audited, but they change nothing published (only a forced restatement would)."""
     seq: SequenceHealth
 
 
@@ -93,9 +96,29 @@ def _sequence(session: Session, batch_ids) -> SequenceHealth:
     )
 
 
+def _frozen_windows(session: Session, calendar: Calendar, day: dt.date):
+    """A trade arriving on ``day`` is after the correction window when its window belongs
+    to a publication day before the window: traded at or before that day's cut-off."""
+    window = calendar.methodology.publication.correction_window_days
+    last_frozen = calendar.previous_publication_day(calendar.publication_days_before(day, window))
+    return or_(
+        *(
+            and_(
+                models.Trade.commodity_id == commodity_id,
+                models.Trade.traded_at <= calendar.cutoff(last_frozen, code),
+            )
+            for commodity_id, code in session.execute(
+                select(models.Commodity.id, models.Commodity.code)
+            )
+        ),
+        false(),
+    )
+
+
 def feed_health(session: Session, calendar: Calendar, day: dt.date) -> FeedHealth:
     """Every exchange's health over the batches received on ``day`` (local)."""
     start, stop = calendar.at(day), calendar.at(day + dt.timedelta(days=1))
+    frozen = _frozen_windows(session, calendar, day)
     out = []
     for exchange in session.scalars(select(models.Exchange).order_by(models.Exchange.code)):
         last_batch_at = session.scalar(
@@ -122,15 +145,13 @@ def feed_health(session: Session, calendar: Calendar, day: dt.date) -> FeedHealt
             models.IngestBatch.received_at >= start,
             models.IngestBatch.received_at < stop,
         )
-        trades = (
-            session.scalar(
-                select(func.count())
+        trades = after_window = 0
+        if ids:
+            trades, after_window = session.execute(
+                select(func.count(), func.count().filter(frozen))
                 .select_from(models.Trade)
                 .where(models.Trade.batch_id.in_(batch_ids))
-            )
-            if ids
-            else 0
-        )
+            ).one()
         out.append(
             ExchangeHealth(
                 code=exchange.code,
@@ -145,6 +166,7 @@ def feed_health(session: Session, calendar: Calendar, day: dt.date) -> FeedHealt
                 trades=trades,
                 rejection_rate=rejected / rows if rows else None,
                 rejections_by_reason=dict(sorted(reasons.items())),
+                after_correction_window=after_window,
                 seq=_sequence(session, batch_ids),
             )
         )

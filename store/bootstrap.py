@@ -3,6 +3,8 @@ point calls this."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import Engine
 
 from core.catalogue import Catalogue
@@ -11,11 +13,16 @@ from core.methodology import Methodology, in_force, registry
 from store.db import session_scope
 from store.methodology_versions import load_versions, published_from, record_own, record_shipped
 from store.migrate import upgrade
+from store.operator_log import note_calendar_overrides
 from store.reference import sync_catalogue
 
 
 def prepare_database(
-    engine: Engine, catalogue: Catalogue, methodology: Methodology | None = None
+    engine: Engine,
+    catalogue: Catalogue,
+    methodology: Methodology | None = None,
+    *,
+    calendar_file: Path | None = None,
 ) -> None:
     """Migrate; register the database's methodology versions in this process (recording
     the shipped ones it has not seen); then mirror the catalogue with the base and weights
@@ -23,7 +30,8 @@ def prepare_database(
 
     A ``methodology`` the database does not know is the deployment's own version: it is
     recorded (and in force as dated) unless values it would change are published already,
-    which only ``bcpi methodology adopt --force`` may do.
+    which only ``bcpi methodology adopt --force`` may do. A new or changed calendar
+    override file goes on the operator log.
     """
     upgrade(engine)
     try:
@@ -43,6 +51,8 @@ def prepare_database(
                     )
                 record_own(session, methodology)
                 load_versions(session)
+            if calendar_file is not None:
+                note_calendar_overrides(session, calendar_file)
     except BaseException:
         registry.forget_adopted()
         raise

@@ -14,15 +14,18 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.calendar import load_overrides
 from core.errors import InvalidInput
 from store.models import AuditChainHead, OperatorAct
 
 HEAD_ID = 2
+CALENDAR_OVERRIDES = "calendar.overrides"
 NAME_LIMIT = 128
 
 
@@ -76,6 +79,29 @@ def entry_fields(act: OperatorAct) -> dict[str, Any]:
         "reason": act.reason,
         "details": act.details,
     }
+
+
+def note_calendar_overrides(session: Session, path: Path, now: dt.datetime | None = None) -> None:
+    """Log the operator's calendar override file when it is new or changed since last seen
+    (a process starting with it is how it takes effect)."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    last = session.scalar(
+        select(OperatorAct)
+        .where(OperatorAct.action == CALENDAR_OVERRIDES)
+        .order_by(OperatorAct.seq.desc())
+        .limit(1)
+    )
+    if last is not None and last.details.get("sha256") == digest:
+        return
+    overrides = load_overrides(path)
+    details = {
+        "path": str(path),
+        "sha256": digest,
+        "holidays": sorted(overrides.holidays),
+        "working_days": sorted(overrides.working_days),
+    }
+    operator = Operator(Operator.resolve().name, via="start")
+    record_act(session, operator, CALENDAR_OVERRIDES, details, now=now)
 
 
 def record_act(

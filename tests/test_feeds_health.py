@@ -80,3 +80,14 @@ def test_health_needs_an_admin_key(api):
     ):
         headers = {"X-API-Key": key} if key else {}
         assert api.get("/v1/feeds/health", headers=headers).status_code == status
+
+
+def test_health_counts_trades_that_arrive_after_the_correction_window(api):
+    bjcx = exchange_key(api.engine, "BJCX")
+    admin = role_key(api.engine, "admin")
+    recent = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    # March 2025 is months outside the five-publication-day window; an hour ago is inside.
+    push(api, bjcx, [trade("OLD"), trade("NEW", traded_at=recent)])
+    body = api.get("/v1/feeds/health", headers={"X-API-Key": admin}).json()
+    health = {e["code"]: e for e in body["exchanges"]}["BJCX"]
+    assert (health["trades"], health["after_correction_window"]) == (2, 1)

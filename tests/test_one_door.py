@@ -207,6 +207,15 @@ def test_every_change_has_one_notice_with_its_reason_and_replays(
             "/v1/indices/BCPI", params={"as_of": (swept_at - dt.timedelta(seconds=1)).isoformat()}
         ).json()
         now = client.get("/v1/indices/BCPI").json()
+        frozen_day = client.get("/v1/indices/REBAR/explain", params={"date": str(OUTSIDE)}).json()
+    # The late trade for the frozen day is shown beside the value it did not change (the
+    # feed itself was stored after the simulated publication: it counts as well).
+    why = frozen_day["constituents"][0]["assessment"]["rationale"]
+    late = why["arrived_after_publication"]
+    assert late == {
+        "trades": why["statistics"]["window_trades"] + 1,
+        "after_correction_window": True,
+    }
     first_2026 = vintages[("BCPI", REBALANCE)][0]
     old_constant = next(c for c in then["constants"] if c["effective_from"] == "2026-01-01")
     new_constant = next(c for c in now["constants"] if c["effective_from"] == "2026-01-01")

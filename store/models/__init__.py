@@ -25,6 +25,7 @@ from store.models.indices import (
 from store.models.ledger import GENESIS_HASH, AuditChainHead, AuditComputation, AuditLink
 from store.models.operations import FAILED, RUNNING, SUCCEEDED, JobRun, SchedulerInstance
 from store.models.trades import (
+    BandRejection,
     FxRate,
     IdempotencyRecord,
     IngestBatch,
@@ -66,6 +67,7 @@ __all__ = [
     "AuditChainHead",
     "AuditComputation",
     "AuditLink",
+    "BandRejection",
     "Base",
     "BigId",
     "Commodity",

@@ -149,6 +149,23 @@ class FxRate(Base):
     loaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class BandRejection(Base):
+    """Rows of one batch that the price band refused at ingest, by commodity and the
+    publication day whose window they would have fallen in: the day's rationale shows
+    them, so no filter acts out of sight."""
+
+    __tablename__ = "band_rejections"
+    __table_args__ = (Index("ix_band_rejections_day", "commodity_id", "window_day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id"))
+    commodity_id: Mapped[int] = mapped_column(ForeignKey("commodities.id"))
+    window_day: Mapped[dt.date] = mapped_column(Date)
+    band_low: Mapped[float] = mapped_column(Float)
+    band_high: Mapped[float] = mapped_column(Float)
+    rows: Mapped[int]
+
+
 class RestatementMark(Base):
     """A commodity's publication day whose inputs changed after it was published.
 

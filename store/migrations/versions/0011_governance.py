@@ -1,5 +1,6 @@
-"""governance: the methodology versions a deployment knows, the operator log (hash-chained,
-its head in audit_chain_head row 2) and proposals waiting for a second operator
+"""governance: band rejections by day; the methodology versions a deployment knows; the
+operator log (hash-chained, its head in audit_chain_head row 2); proposals waiting for a
+second operator
 
 Revision ID: 0011
 Revises: 0010
@@ -63,6 +64,31 @@ def upgrade() -> None:
         sa.Column("result", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_proposals")),
     )
+    op.create_table(
+        "band_rejections",
+        sa.Column("id", BigId, nullable=False),
+        sa.Column("batch_id", sa.Integer(), nullable=False),
+        sa.Column("commodity_id", sa.Integer(), nullable=False),
+        sa.Column("window_day", sa.Date(), nullable=False),
+        sa.Column("band_low", sa.Float(), nullable=False),
+        sa.Column("band_high", sa.Float(), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["batch_id"],
+            ["ingest_batches.id"],
+            name=op.f("fk_band_rejections_batch_id_ingest_batches"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["commodity_id"],
+            ["commodities.id"],
+            name=op.f("fk_band_rejections_commodity_id_commodities"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_band_rejections")),
+    )
+    with op.batch_alter_table("band_rejections") as batch_op:
+        batch_op.create_index(
+            "ix_band_rejections_day", ["commodity_id", "window_day"], unique=False
+        )
     head = sa.table(
         "audit_chain_head",
         sa.column("id", sa.Integer()),
@@ -76,6 +102,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute(sa.text("DELETE FROM audit_chain_head WHERE id = 2"))
+    op.drop_table("band_rejections")
     op.drop_table("proposals")
     op.drop_table("operator_log")
     op.drop_table("methodology_versions")
