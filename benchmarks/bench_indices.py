@@ -25,8 +25,8 @@ from sqlalchemy import insert
 
 from benchmarks.timing import best_seconds
 from core.calendar import Calendar
-from core.catalogue import load_catalogue, parse_catalogue
-from core.methodology import in_force
+from core.catalogue import load_catalogue
+from core.methodology import IndexFamily, in_force
 from core.settings import Settings
 from index.computation import Computation
 from index.levels import IndexPlan, recompute
@@ -37,6 +37,13 @@ from store.db import make_engine, session_scope
 
 YEARS = int(os.environ.get("BCPI_BENCH_YEARS", 10))
 FIRST = dt.date(2016, 1, 4)
+TEN_YEARS = in_force().model_copy(
+    update={
+        "version": "bench-2016",
+        "index_family": IndexFamily(base_date=FIRST, base_value=1000.0),
+    }
+)
+"""The methodology in force with its base moved back to ``FIRST``."""
 RESULTS: dict[str, float] = {}
 
 
@@ -66,7 +73,8 @@ def history():
     prices[suspended] = np.nan
     present = np.ones(prices.shape, dtype=np.bool_)
     years = sorted({d.year for d in days.astype(object)})
-    weight_sets = [(FIRST, np.array([c.weight for c in catalogue.commodities]))]
+    weights = in_force().commodities
+    weight_sets = [(FIRST, np.array([weights[c.code].weight for c in catalogue.commodities]))]
     for year in years[1:]:
         raw = rng.uniform(0.5, 1.5, n_items)
         weight_sets.append((dt.date(year, 1, 1), raw / raw.sum()))
@@ -184,11 +192,10 @@ def test_recompute_polars(benchmark, history):
 def store(history, tmp_path_factory):
     """A SQLite store with ten years of assessments and every index value published."""
     days, prices, _, _ = history
-    text = Settings().catalogue_path.read_text(encoding="utf-8")
-    catalogue = parse_catalogue(text.replace("base_date = 2025-01-02", f"base_date = {FIRST}"))
+    catalogue = load_catalogue(Settings().catalogue_path)
     path = tmp_path_factory.mktemp("bench") / "bcpi.db"
     engine = make_engine(f"sqlite:///{path}")
-    prepare_database(engine, catalogue)
+    prepare_database(engine, catalogue, TEN_YEARS)
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     with session_scope(engine) as session:
         ids = [c.id for c in session.query(models.Commodity).order_by(models.Commodity.id)]
@@ -217,7 +224,7 @@ def store(history, tmp_path_factory):
                 )
         session.execute(insert(models.Assessment), rows)
     with session_scope(engine) as session:
-        computation = Computation.load(session, Calendar(in_force()))
+        computation = Computation.load(session, Calendar(TEN_YEARS))
         publish_index_values(
             session, computation, FIRST, now, ComputeReport(start=FIRST, end=FIRST)
         )
@@ -228,7 +235,7 @@ def store(history, tmp_path_factory):
 def fixing_index_step(engine, last_day):
     with session_scope(engine) as session:
         report = ComputeReport(start=last_day, end=last_day)
-        computation = Computation.load(session, Calendar(in_force()))
+        computation = Computation.load(session, Calendar(TEN_YEARS))
         publish_index_values(session, computation, last_day, dt.datetime.now(dt.UTC), report)
     return report
 
