@@ -136,3 +136,34 @@ def test_with_four_eyes_a_forced_adoption_waits_for_a_second_operator(
         ("proposal.approve", "bob"),
         ("methodology.adopt", "bob"),
     ]
+
+
+def test_a_shipped_version_that_would_change_published_values_waits_for_adoption(
+    deployment, tmp_path, monkeypatch
+):
+    from core.methodology import Version, registry
+
+    _, url = deployment
+    path, digest = version_file(tmp_path, "2026.9", DAYS[2])
+    upgrade = Version.of(path.read_text(encoding="utf-8"), "shipped", str(path))
+    shipped = {**registry.shipped(), "2026.9": upgrade}
+    monkeypatch.setattr(registry, "shipped", lambda: shipped)
+    registry.versions.cache_clear()
+    try:
+        listed = bcpi(url, "methodology", "list")  # the upgraded software starts
+        assert listed.exit_code == 0, listed.output
+        held = next(line for line in listed.stdout.splitlines() if "2026.9" in line)
+        assert held.split()[2:4] == ["held", "shipped"] and digest in held
+        assert in_force().version == "2025.2"
+
+        refused = bcpi(url, "methodology", "adopt", str(path), "--operator", "alice")
+        assert refused.exit_code == 2 and "3 published values" in refused.stderr
+        forced = ["--force", "--reason", "the upgrade's correction", "--operator", "alice"]
+        adopted = bcpi(url, "methodology", "adopt", str(path), *forced)
+        assert adopted.exit_code == 0, adopted.output
+        assert in_force().version == "2026.9"
+        listed = bcpi(url, "methodology", "list")
+        now = next(line for line in listed.stdout.splitlines() if "2026.9" in line)
+        assert now.split()[1:5] == ["2026.9", "2026-11-25", "in_force", "adopted"]
+    finally:
+        registry.versions.cache_clear()
