@@ -193,6 +193,8 @@ def explain(
             if reference_date is not None:
                 reference = _assessment_on_or_before(session, commodity_id, reference_date, instant)
             first = definition.first_date
+            if "base_date" in member:  # it joined later: its levels rest on its first price
+                first = dt.date.fromisoformat(member["base_date"])
             base = _assessment_on_or_before(session, commodity_id, first, instant)
             if base is not None and base.date != first:
                 base = None

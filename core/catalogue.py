@@ -93,22 +93,26 @@ class Catalogue(_Frozen):
     def index_definitions(self, methodology: Methodology) -> list[IndexDefinition]:
         """Composite first, then sectors, then one index per commodity, with the base and
         base-date weights of ``methodology`` (a :class:`MethodologyError` names a commodity
-        it gives no parameters for)."""
+        it gives no parameters for). A commodity that joins later (``joins_on``) is not
+        among the base-date constituents: it enters with a weight set of its own date."""
         family = methodology.family
         common = {"unit": "points", "base_date": family.base_date, "base_value": family.base_value}
         weight = {c.code: methodology.commodity(c.code).weight for c in self.commodities}
+        founding = [c for c in self.commodities if methodology.commodity(c.code).joins_on is None]
         out = [
             IndexDefinition(
                 code=self.composite.code,
                 kind="composite",
                 name_en=self.composite.name_en,
                 name_zh=self.composite.name_zh,
-                constituents=tuple((c.code, weight[c.code]) for c in self.commodities),
+                constituents=tuple((c.code, weight[c.code]) for c in founding),
                 **common,
             )
         ]
         for s in self.sectors:
-            members = [c for c in self.commodities if c.sector == s.code]
+            members = [c for c in founding if c.sector == s.code] or [
+                c for c in self.commodities if c.sector == s.code
+            ]  # a sector whose members all join later starts with them
             total = math.fsum(weight[c.code] for c in members)
             out.append(
                 IndexDefinition(

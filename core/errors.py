@@ -169,13 +169,16 @@ class ReferenceDataConflict(BcpiError):
         because: str = "published values rest on the stored value",
     ) -> None:
         what = f"the base-date weight of {commodity}" if commodity else field
-        source = "methodology" if field in ("weight", "base_date", "base_value") else "catalogue"
+        methodology = ("weight", "base_date", "base_value", "joins_on")
+        source = "methodology" if field in methodology else "catalogue"
         remedy = f"restore the stored value in the {source}"
-        if field == "weight" and stored is None:
+        if field == "joins_on":
+            what = f"the day {commodity} joins"
+            remedy = "give it a joins_on after the last published day"
+        elif field == "weight" and stored is None:
             remedy = (
-                f"a commodity cannot join an index whose values are published (the methodology"
-                f" cannot yet schedule its entry at a rebalance): keep {commodity} out of"
-                f" {code}'s weights"
+                f"a commodity joins an index whose values are published only from a stated "
+                f"date: give {commodity} a joins_on after {code}'s last published day"
             )
         elif field == "weight":
             remedy += (

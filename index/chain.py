@@ -71,7 +71,9 @@ def chain_link(
     ``levels[t, i]`` is constituent i's level on ``days[t]`` (strictly increasing); gaps
     (NaN) after a constituent's first value carry its last value forward. ``weights``
     apply from the base day; each ``(effective_from, weights)`` in ``weight_changes``
-    replaces them from its date on. Values before ``base_day`` are NaN.
+    replaces them from its date on. A constituent weighted 0 takes no part in a period
+    (it joins with a later weight set, and needs a level from that period's link day on).
+    Values before ``base_day`` are NaN.
     """
     days = np.asarray(days, dtype="datetime64[D]")
     levels = np.array(levels, dtype=np.float64, ndmin=2)
@@ -92,8 +94,6 @@ def chain_link(
     )
 
     filled = forward_fill(levels)
-    if not np.all(np.isfinite(filled[base_row:])) or np.any(filled[base_row:] <= 0):
-        raise InvalidInput("levels", "every constituent needs a positive level on the base day")
 
     last = days[-1].item()
     starts = {base}
@@ -114,6 +114,13 @@ def chain_link(
     period_of_row = np.searchsorted(start_days, days, side="right").astype(np.int64) - 1
     period_reference = np.searchsorted(days, start_days, side="left").astype(np.int64) - 1
     period_reference[0] = base_row
+    for p, weights in enumerate(period_weights):
+        used = filled[period_reference[p] :, weights > 0]
+        if not np.all(np.isfinite(used)) or np.any(used <= 0):
+            when = "base day" if p == 0 else f"link day before {period_starts[p]}"
+            raise InvalidInput(
+                "levels", f"every weighted constituent needs a positive level from the {when}"
+            )
     values, constants = kernel.chain_linked_laspeyres(
         np.ascontiguousarray(filled),
         period_weights,

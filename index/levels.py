@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.errors import InvalidInput
 from index.chain import ChainedIndex, chain_link
 
 
@@ -53,8 +54,19 @@ class IndexResult:
 
 
 def commodity_levels(prices: np.ndarray, base_row: int, base_value: float) -> np.ndarray:
-    """Commodity index levels: each column over its base-row price, times the base value."""
-    return prices / prices[base_row] * base_value
+    """Commodity index levels: each column over its base-row price, times the base value
+    (a member that joins later: over its first price after the base row)."""
+    return prices / first_prices(prices, base_row) * base_value
+
+
+def first_prices(prices: np.ndarray, base_row: int) -> np.ndarray:
+    """Each column's price on the base row, or its first price after it (NaN: none)."""
+    found = prices[base_row].copy()
+    for c in np.flatnonzero(~np.isfinite(found)):
+        later = np.flatnonzero(np.isfinite(prices[base_row:, c]))
+        if later.size:
+            found[c] = prices[base_row + later[0], c]
+    return found
 
 
 def recompute(
@@ -80,7 +92,7 @@ def recompute(
             )
             continue
         result.base_date = days[base_row].item()
-        result.base_prices = prices[base_row, members].copy()
+        result.base_prices = first_prices(prices[:, members], base_row)
         rows = np.flatnonzero(present[:, members].any(axis=1))
         rows = rows[rows >= base_row]
         result.rows = rows
@@ -90,14 +102,18 @@ def recompute(
             continue
         levels = commodity_levels(prices[np.ix_(rows, members)], 0, plan.base_value)
         (_, base_weights), *later = _split_weight_sets(plan, result.base_date)
-        result.chained = chain_link(
-            days[rows],
-            levels,
-            base_weights,
-            days[base_row],
-            plan.base_value,
-            weight_changes=later,
-        )
+        try:
+            result.chained = chain_link(
+                days[rows],
+                levels,
+                base_weights,
+                days[base_row],
+                plan.base_value,
+                weight_changes=later,
+            )
+        except InvalidInput as exc:  # a member joining with no level on its link day
+            result.rows, result.skipped = rows[:0], exc.reason
+            continue
         result.values = result.chained.values
     return results
 
@@ -109,12 +125,20 @@ def _base_row(days: np.ndarray, prices: np.ndarray, plan: IndexPlan) -> int | No
     if not members:
         return None
     first = np.datetime64(plan.base_date, "D")
-    priced = np.all(np.isfinite(prices[:, members]), axis=1)
+    weighted = [m for m, w in zip(members, _weights_on(plan, plan.base_date), strict=True) if w > 0]
+    priced = np.all(np.isfinite(prices[:, weighted]), axis=1)
     if plan.started:
         rows = np.flatnonzero((days == first) & priced)
     else:
         rows = np.flatnonzero((days >= first) & priced)
     return int(rows[0]) if rows.size else None
+
+
+def _weights_on(plan: IndexPlan, day: dt.date) -> np.ndarray:
+    """The weights in force on ``day`` (the first set if none is yet)."""
+    sets = sorted(plan.weight_sets, key=lambda s: s[0])
+    on = [w for effective, w in sets if effective <= day]
+    return on[-1] if on else sets[0][1]
 
 
 def _split_weight_sets(plan: IndexPlan, base: dt.date) -> list[tuple[dt.date, np.ndarray]]:

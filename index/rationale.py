@@ -160,18 +160,23 @@ def index_rationale(
         weights_from = chained.weights_from[p]
         formula = "chain_linked_laspeyres"
     constituents = []
+    base_row = int(result.rows[0])
     for i, column in enumerate(members):
+        if weights[i] == 0:  # not a member yet (it joins with a later weight set)
+            continue
         source = int(priced[t, i])
-        constituents.append(
-            {
-                "code": reference.codes[column],
-                "weight": float(weights[i]),
-                "level": float(levels[i]),
-                "reference_level": float(reference_levels[i]),
-                "fallback": history.fallback[t, column] or "missing",
-                "level_date": history.days[source].item().isoformat(),
-            }
-        )
+        member = {
+            "code": reference.codes[column],
+            "weight": float(weights[i]),
+            "level": float(levels[i]),
+            "reference_level": float(reference_levels[i]),
+            "fallback": history.fallback[t, column] or "missing",
+            "level_date": history.days[source].item().isoformat(),
+        }
+        own_base = base_row + int(np.argmax(np.isfinite(history.prices[base_row:, column])))
+        if own_base != base_row:  # a member that joined: levels over its first price
+            member["base_date"] = history.days[own_base].item().isoformat()
+        constituents.append(member)
     del reference_row
     return {
         "formula": formula,

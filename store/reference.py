@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import secrets
 from typing import Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from core.catalogue import Catalogue
-from core.errors import BcpiError, UnknownExchange
+from core.errors import BcpiError, ReferenceDataConflict, UnknownExchange
 from core.methodology import Methodology
 from store import models
 from store.reference_guard import check_catalogue
@@ -66,6 +67,105 @@ def sync_catalogue(session: Session, catalogue: Catalogue, methodology: Methodol
             )
             constituent.weight = weight
             session.add(constituent)
+    session.flush()
+    _write_joins(session, catalogue, methodology)
+
+
+def _weights_before(session: Session, index_id: int, day: dt.date) -> dict[int, float]:
+    """The weight set of an index in force on the day before ``day``."""
+    effective = session.scalar(
+        select(func.max(models.IndexConstituent.effective_from)).where(
+            models.IndexConstituent.index_id == index_id,
+            models.IndexConstituent.effective_from < day,
+        )
+    )
+    return dict(
+        session.execute(
+            select(models.IndexConstituent.commodity_id, models.IndexConstituent.weight).where(
+                models.IndexConstituent.index_id == index_id,
+                models.IndexConstituent.effective_from == effective,
+            )
+        ).all()
+    )
+
+
+def _write_joins(session: Session, catalogue: Catalogue, methodology: Methodology) -> None:
+    """The weight sets with which commodities join the composite and their sector: on
+    ``joins_on`` the composite weighs each newcomer its ``weight`` and every member
+    ``× (1 − their sum)``; a sector re-scales its members' new composite weights to sum to
+    1. A set that published values already rest on is never rewritten."""
+    days: dict[dt.date, list] = {}
+    for item in catalogue.commodities:
+        day = methodology.commodity(item.code).joins_on
+        if day is not None:
+            days.setdefault(day, []).append(item)
+    if not days:
+        return
+    ids = {c.code: c.id for c in session.scalars(select(models.Commodity))}
+    indices = {i.code: i for i in session.scalars(select(models.IndexDefinition))}
+    sectors = {s.code: s.index_code for s in catalogue.sectors}
+    for day, items in sorted(days.items()):
+        composite = indices[catalogue.composite.code]
+        before = _weights_before(session, composite.id, day)
+        newcomers = {ids[i.code]: methodology.commodity(i.code).weight for i in items}
+        newcomers = {c: w for c, w in newcomers.items() if c not in before}
+        if not before or not newcomers:
+            continue
+        keep = 1 - math.fsum(newcomers.values())
+        wanted = {c: w * keep for c, w in before.items()} | newcomers
+        codes = ", ".join(sorted(i.code for i in items))
+        _place(session, composite, day, wanted, codes)
+        for sector_code in sorted({i.sector for i in items}):
+            sector = indices[sectors[sector_code]]
+            members = _weights_before(session, sector.id, day)
+            joining = {ids[i.code] for i in items if i.sector == sector_code}
+            if not members or joining <= members.keys():
+                continue
+            own = {c: w for c, w in wanted.items() if c in members or c in joining}
+            total = math.fsum(own.values())
+            _place(session, sector, day, {c: w / total for c, w in own.items()}, codes)
+
+
+def _place(
+    session: Session, index: models.IndexDefinition, day: dt.date, wanted: dict, code: str
+) -> None:
+    stored = dict(
+        session.execute(
+            select(models.IndexConstituent.commodity_id, models.IndexConstituent.weight).where(
+                models.IndexConstituent.index_id == index.id,
+                models.IndexConstituent.effective_from == day,
+            )
+        ).all()
+    )
+    if stored == wanted:
+        return
+    published = session.scalar(
+        select(
+            exists().where(models.IndexValue.index_id == index.id, models.IndexValue.date >= day)
+        )
+    )
+    if published:
+        raise ReferenceDataConflict(
+            "index",
+            index.code,
+            "joins_on",
+            None,
+            day,
+            commodity=code,
+            because=f"values of {index.code} from {day} on are published",
+        )
+    session.execute(
+        delete(models.IndexConstituent).where(
+            models.IndexConstituent.index_id == index.id,
+            models.IndexConstituent.effective_from == day,
+        )
+    )
+    session.add_all(
+        models.IndexConstituent(
+            index_id=index.id, commodity_id=c, effective_from=day, weight=float(w)
+        )
+        for c, w in wanted.items()
+    )
     session.flush()
 
 

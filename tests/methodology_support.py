@@ -10,7 +10,7 @@ import tomllib
 from core.catalogue import Catalogue
 from core.methodology import Methodology, in_force
 
-VALUE_FIELDS = ("weight", "production_value", "price_band", "normalisation")
+VALUE_FIELDS = ("weight", "production_value", "price_band", "normalisation", "joins_on")
 
 
 def split_world(text: str, base: Methodology | None = None) -> tuple[Catalogue, Methodology]:

@@ -181,3 +181,49 @@ def test_infeasible_bounds_are_a_clear_error():
         capped_weights(
             [0.5, 0.3, 0.2], ["A", "A", "B"], commodity_cap=1.0, sector_cap=0.1, floor=0.06
         )
+
+
+@st.composite
+def joining_inputs(draw):
+    """A member weighted 0 (and without a level) until it joins with a later weight set,
+    having a level from the link day, the last day before the join."""
+    days, levels, base_weights, _ = draw(chained_inputs())
+    n_items = len(base_weights)
+    if n_items < 2 or len(days) < 3:
+        return None
+    join = draw(st.integers(2, len(days) - 1))
+    joiner = n_items - 1
+    for t in range(join - 1):
+        levels[t][joiner] = math.nan
+    levels[join - 1][joiner] = draw(st.floats(1e-3, 1e6))
+    base = np.array(base_weights, dtype=float)
+    base[joiner] = 0.0
+    base /= base.sum()
+    raw = np.array([draw(st.floats(0.01, 1.0)) for _ in range(n_items)])
+    return days, levels, base, {days[join]: raw / raw.sum()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(joining_inputs())
+def test_a_member_that_joins_later_matches_reference(case):
+    if case is None:
+        return
+    days, levels, base_weights, changes = case
+    result = chain_link(
+        np.array(days, dtype="datetime64[D]"),
+        np.array(levels),
+        base_weights,
+        BASE,
+        1000.0,
+        weight_changes=list(changes.items()),
+    )
+    by_day = {
+        day: {i: v for i, v in enumerate(row) if not math.isnan(v)}
+        for day, row in zip(days, levels, strict=True)
+    }
+    sets = {BASE: {i: w for i, w in enumerate(base_weights) if w > 0}} | {
+        d: dict(enumerate(w)) for d, w in changes.items()
+    }
+    expected = naive.chain_linked_index(days, by_day, sets, BASE, 1000.0)
+    for t, day in enumerate(days):
+        assert math.isclose(result.values[t], expected[day], rel_tol=REL), (day, t)

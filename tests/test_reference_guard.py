@@ -287,7 +287,7 @@ def test_a_refused_catalogue_changes_nothing(store):
     with pytest.raises(ReferenceDataConflict) as info:
         prepare_database(store, *world)
     assert (info.value.code, info.value.commodity) == ("TEST", "COAL")
-    assert "cannot join an index whose values are published" in info.value.message
+    assert "joins an index whose values are published only from a stated date" in info.value.message
     assert commodity(store, "COAL") is None and index(store, "TEST-ENE") is None
     assert commodity(store, "REBAR").name_en == "Rebar"
     assert constituent_rows(store) == rows

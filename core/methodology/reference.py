@@ -81,7 +81,13 @@ class CommodityParameters(_Frozen):
     """One commodity's value-affecting parameters (identity stays in the catalogue)."""
 
     weight: float = Field(gt=0, le=1)
-    """Its weight in the composite from the base date (later weights: the rebalance)."""
+    """Its weight in the composite from the base date (later weights: the rebalance), or
+    from ``joins_on``."""
+    joins_on: dt.date | None = None
+    """A commodity that joins published indices: from this date the composite weighs it
+    ``weight`` and every other member ``× (1 − weight)``, its sector re-scales the new
+    composite weights of its members to sum to 1, and both chain-link on the publication
+    day before, so neither level jumps."""
     production_value: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     price_band: tuple[float, float]
     normalisation: Normalisation = Field(default_factory=Normalisation)
@@ -101,6 +107,11 @@ class IndexFamily(_Frozen):
 
 
 def check_weights(commodities: dict[str, CommodityParameters]) -> None:
-    total = math.fsum(c.weight for c in commodities.values())
+    """The base-date weights (of the commodities that do not join later) sum to 1; a
+    joining commodity's weight is below 1."""
+    total = math.fsum(c.weight for c in commodities.values() if c.joins_on is None)
     if commodities and abs(total - 1.0) > 1e-9:
         raise ValueError(f"composite weights sum to {total}, not 1")
+    for code, c in commodities.items():
+        if c.joins_on is not None and c.weight >= 1:
+            raise ValueError(f"{code} joins with weight {c.weight}: it must be below 1")

@@ -29,8 +29,9 @@ def chain_linked_laspeyres(
     reference row ``r = period_reference[p]``; its value is the period's normalising
     constant times Σ weight × level[t] / level[r]. Period 0 is the base period (reference:
     the base row, constant: ``base_value``); a later period's constant is the value of its
-    reference row, so the level does not jump when a period begins. ``levels`` must be
-    finite from ``base_row`` on; rows before it are NaN. Returns (values, constants).
+    reference row, so the level does not jump when a period begins. The levels of the
+    members weighted in a period must be finite from its reference row on (a member joins
+    with a weight set); rows before ``base_row`` are NaN. Returns (values, constants).
     """
     n_rows, n_items = levels.shape
     out = np.full(n_rows, np.nan)
@@ -43,6 +44,7 @@ def chain_linked_laspeyres(
         ref = period_reference[p]
         total = 0.0
         for i in range(n_items):
-            total += period_weights[p, i] * (levels[t, i] / levels[ref, i])
+            if period_weights[p, i] != 0.0:  # a member that has not joined may have no level
+                total += period_weights[p, i] * (levels[t, i] / levels[ref, i])
         out[t] = constants[p] * total
     return out, constants
