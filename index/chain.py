@@ -114,8 +114,9 @@ def chain_link(
     period_of_row = np.searchsorted(start_days, days, side="right").astype(np.int64) - 1
     period_reference = np.searchsorted(days, start_days, side="left").astype(np.int64) - 1
     period_reference[0] = base_row
+    period_ends = [*np.searchsorted(days, start_days[1:], side="left"), days.size]
     for p, weights in enumerate(period_weights):
-        used = filled[period_reference[p] :, weights > 0]
+        used = filled[period_reference[p] : period_ends[p], weights > 0]
         if not np.all(np.isfinite(used)) or np.any(used <= 0):
             when = "base day" if p == 0 else f"link day before {period_starts[p]}"
             raise InvalidInput(
