@@ -21,7 +21,9 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.publication_data import T0, level, publish_index, weekdays
+from store import models
+from store.db import session_scope
+from tests.publication_data import T0, index_id, level, publish_index, weekdays
 from tests.publication_server import serve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -108,6 +110,25 @@ class Browser:
         self.process.wait(timeout=10)
 
 
+def notice(engine, code, day, old, new, reason, cause) -> None:
+    """A correction notice as the one door records it."""
+    with session_scope(engine) as session:
+        session.add(
+            models.Correction(
+                index_id=index_id(session, code),
+                date=day,
+                old_vintage=1,
+                new_vintage=2,
+                old_value=old,
+                new_value=new,
+                reason=reason,
+                cause=cause,
+                forced=False,
+                published_at=T0 + dt.timedelta(hours=1),
+            )
+        )
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_dashboard_draws_indices_lists_latest_values_and_updates_live(
     chromium, engine, database_url, tmp_path
@@ -119,6 +140,7 @@ def test_dashboard_draws_indices_lists_latest_values_and_updates_live(
     publish_index(
         engine, "BCPI-AGR", {DAYS[-1] + dt.timedelta(days=3): 999.0}, now=T0, status="provisional"
     )
+    notice(engine, "BCPI-FER", DAYS[5], 1001.25, 1002.5, "late_trade", "batch 7")
     with serve(database_url, stream_poll_seconds="0.1") as server:
         browser = Browser(chromium, tmp_path / "profile")
         try:
@@ -149,6 +171,19 @@ def test_dashboard_draws_indices_lists_latest_values_and_updates_live(
             assert browser.evaluate("document.querySelector('h1').textContent") == (
                 "北京大宗商品价格指数"
             )
+            notices = "[...document.querySelectorAll('#corrections tbody tr')]"
+            assert browser.evaluate(
+                f"{notices}.map(r => [...r.cells].map(c => c.textContent))"
+            ) == [
+                [
+                    "2026-03-02 10:00",
+                    "BCPI-FER",
+                    str(DAYS[5]),
+                    "1001.25",
+                    "1002.50",
+                    "迟报成交: batch 7",
+                ]
+            ]
 
             # Live: a newly published provisional value reaches the table and the chart.
             browser.wait_for("document.getElementById('live').dataset.i18n === 'live_on'")
@@ -173,6 +208,7 @@ def test_dashboard_draws_indices_lists_latest_values_and_updates_live(
             assert browser.evaluate("document.querySelector('h1').textContent") == (
                 "Beijing Bulk Commodity Price Index"
             )
+            assert browser.evaluate(f"{notices}[0].cells[5].textContent") == "late trade: batch 7"
             assert (
                 browser.evaluate(
                     "document.querySelector('tr[data-code=\"BCPI-AGR\"] [data-status]').textContent"
