@@ -40,12 +40,21 @@ def _assessment_on_or_before(
     ).first()
 
 
+def _in_window(session: Session, assessment: models.Assessment, calendar: Calendar) -> tuple:
+    """The conditions that select the trades of the assessment's window."""
+    code = session.get(models.Commodity, assessment.commodity_id).code
+    begin, stop = calendar.window(assessment.date, code)
+    return (
+        models.Trade.commodity_id == assessment.commodity_id,
+        models.Trade.traded_at > begin,
+        models.Trade.traded_at <= stop,
+    )
+
+
 def _trades(
     session: Session, assessment: models.Assessment, calendar: Calendar
 ) -> tuple[list, list]:
     """The window's trades as they stand now: active ones used, the others excluded."""
-    code = session.get(models.Commodity, assessment.commodity_id).code
-    begin, stop = calendar.window(assessment.date, code)
     rows = session.execute(
         select(
             models.Trade.id,
@@ -57,11 +66,7 @@ def _trades(
             models.Trade.status,
         )
         .join(models.Exchange, models.Exchange.id == models.Trade.exchange_id)
-        .where(
-            models.Trade.commodity_id == assessment.commodity_id,
-            models.Trade.traded_at > begin,
-            models.Trade.traded_at <= stop,
-        )
+        .where(*_in_window(session, assessment, calendar))
         .order_by(models.Trade.traded_at, models.Trade.id)
     ).all()
     used, excluded = [], []
@@ -85,16 +90,12 @@ def _arrived_later(
 ) -> dict | None:
     """Active trades of the window stored after this vintage was published: a value inside
     the correction window is restated for them; outside it, they change nothing."""
-    code = session.get(models.Commodity, assessment.commodity_id).code
-    begin, stop = calendar.window(assessment.date, code)
     count = session.scalar(
         select(func.count())
         .select_from(models.Trade)
         .join(models.IngestBatch, models.IngestBatch.id == models.Trade.batch_id)
         .where(
-            models.Trade.commodity_id == assessment.commodity_id,
-            models.Trade.traded_at > begin,
-            models.Trade.traded_at <= stop,
+            *_in_window(session, assessment, calendar),
             models.Trade.status == "active",
             models.IngestBatch.received_at > assessment.published_at,
         )

@@ -35,6 +35,7 @@ class Computation:
     """Days the market was open (sorted): stale days and spread ages count these."""
     segments: Segments = ()
     """The versions that govern its days (empty: the calendar's every day)."""
+    _earlier: dict[str, Methodology] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, session: Session, calendar: Calendar, segments: Segments = ()) -> Computation:
@@ -42,9 +43,11 @@ class Computation:
 
     def methodology_on(self, day: dt.date) -> Methodology:
         version = version_on(self.segments, day, self.methodology.version)
-        return (
-            self.methodology if version == self.methodology.version else load_methodology(version)
-        )
+        if version == self.methodology.version:
+            return self.methodology
+        if version not in self._earlier:
+            self._earlier[version] = load_methodology(version)
+        return self._earlier[version]
 
     def under(self, methodology: Methodology) -> Computation:
         """This computation's reference data under ``methodology`` alone."""

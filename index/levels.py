@@ -48,6 +48,9 @@ class IndexResult:
     values: np.ndarray = field(default_factory=lambda: np.empty(0))
     chained: ChainedIndex | None = None
     base_prices: np.ndarray | None = None
+    base_rows: np.ndarray | None = None
+    """Each member's base row: the index's base row, or where a member that joined later
+    was first priced."""
     base_date: dt.date | None = None
     """The day the index's level is its base value."""
     skipped: str | None = None
@@ -56,17 +59,19 @@ class IndexResult:
 def commodity_levels(prices: np.ndarray, base_row: int, base_value: float) -> np.ndarray:
     """Commodity index levels: each column over its base-row price, times the base value
     (a member that joins later: over its first price after the base row)."""
-    return prices / first_prices(prices, base_row) * base_value
+    return prices / first_prices(prices, first_rows(prices, base_row)) * base_value
 
 
-def first_prices(prices: np.ndarray, base_row: int) -> np.ndarray:
-    """Each column's price on the base row, or its first price after it (NaN: none)."""
-    found = prices[base_row].copy()
-    for c in np.flatnonzero(~np.isfinite(found)):
-        later = np.flatnonzero(np.isfinite(prices[base_row:, c]))
-        if later.size:
-            found[c] = prices[base_row + later[0], c]
-    return found
+def first_rows(prices: np.ndarray, base_row: int) -> np.ndarray:
+    """Each column's first row with a price, from the base row on (-1: none)."""
+    finite = np.isfinite(prices[base_row:])
+    return np.where(finite.any(axis=0), base_row + np.argmax(finite, axis=0), -1)
+
+
+def first_prices(prices: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Each column's price on its row of ``rows`` (NaN where the row is -1)."""
+    found = prices[np.maximum(rows, 0), np.arange(prices.shape[1])]
+    return np.where(rows >= 0, found, np.nan)
 
 
 def recompute(
@@ -92,7 +97,8 @@ def recompute(
             )
             continue
         result.base_date = days[base_row].item()
-        result.base_prices = first_prices(prices[:, members], base_row)
+        result.base_rows = first_rows(prices[:, members], base_row)
+        result.base_prices = first_prices(prices[:, members], result.base_rows)
         rows = np.flatnonzero(present[:, members].any(axis=1))
         rows = rows[rows >= base_row]
         result.rows = rows

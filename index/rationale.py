@@ -173,7 +173,7 @@ def index_rationale(
             "fallback": history.fallback[t, column] or "missing",
             "level_date": history.days[source].item().isoformat(),
         }
-        own_base = base_row + int(np.argmax(np.isfinite(history.prices[base_row:, column])))
+        own_base = int(result.base_rows[i])
         if own_base != base_row:  # a member that joined: levels over its first price
             member["base_date"] = history.days[own_base].item().isoformat()
         constituents.append(member)

@@ -69,17 +69,7 @@ def check_adoption(
         raise InvalidInput("reason", "a forced adoption needs the operator's reason")
     would_change = published_from(session, methodology.effective_from)
     if would_change is not None and not force:
-        raise AdoptionRefused(
-            f"methodology {methodology.version} takes effect on {methodology.effective_from}, "
-            f"on or before the last published day: {would_change.describe()} would be "
-            "restated under it. Give it an effective date after "
-            f"{would_change.last}, or adopt it with --force --reason",
-            version=methodology.version,
-            published=would_change.count,
-            indices=list(would_change.indices),
-            first=would_change.first.isoformat(),
-            last=would_change.last.isoformat(),
-        )
+        raise would_change.refusal(methodology)
     return would_change
 
 

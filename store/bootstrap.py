@@ -8,7 +8,6 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from core.catalogue import Catalogue
-from core.errors import AdoptionRefused
 from core.methodology import Methodology, in_force, registry
 from store.db import session_scope
 from store.methodology_versions import load_versions, published_from, record_own, record_shipped
@@ -42,13 +41,7 @@ def prepare_database(
             if methodology is not None and methodology.version not in registry.registered():
                 published = published_from(session, methodology.effective_from)
                 if published is not None:
-                    raise AdoptionRefused(
-                        f"methodology {methodology.version} takes effect on "
-                        f"{methodology.effective_from}, but {published.describe()} would "
-                        "change; adopt it with `bcpi methodology adopt FILE --force --reason`",
-                        version=methodology.version,
-                        published=published.count,
-                    )
+                    raise published.refusal(methodology)
                 record_own(session, methodology)
                 load_versions(session)
             if calendar_file is not None:

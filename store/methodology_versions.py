@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.errors import AdoptionRefused
 from core.methodology import Methodology, Version, registry
 from store import models
 from store.models import FIXED, HELD, IN_FORCE, MethodologyVersion
@@ -35,6 +36,20 @@ class PublishedFrom:
         return (
             f"{self.count} published values of {len(self.indices)} indices ({names}) "
             f"from {self.first} to {self.last}"
+        )
+
+    def refusal(self, methodology: Methodology) -> AdoptionRefused:
+        """The error that refuses ``methodology``, which would restate these values."""
+        return AdoptionRefused(
+            f"methodology {methodology.version} takes effect on {methodology.effective_from}, "
+            f"on or before the last published day: {self.describe()} would be restated under "
+            f"it. Give it an effective date after {self.last}, or adopt it with "
+            "`bcpi methodology adopt FILE --force --reason`",
+            version=methodology.version,
+            published=self.count,
+            indices=list(self.indices),
+            first=self.first.isoformat(),
+            last=self.last.isoformat(),
         )
 
 
