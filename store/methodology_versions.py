@@ -114,17 +114,29 @@ def record_shipped(session: Session, now: dt.datetime | None = None) -> None:
 
 
 def load_versions(session: Session) -> None:
-    """Register this database's adopted versions and holds in this process."""
-    rows = session.scalars(
-        select(MethodologyVersion).order_by(
-            MethodologyVersion.recorded_at, MethodologyVersion.version
-        )
+    """Register this database's adopted versions and holds in this process (documents are
+    read and parsed only when the database knows other versions than the process)."""
+    order = (MethodologyVersion.recorded_at, MethodologyVersion.version)
+    listed = session.execute(
+        select(
+            MethodologyVersion.version,
+            MethodologyVersion.sha256,
+            MethodologyVersion.source,
+            MethodologyVersion.state,
+        ).order_by(*order)
     ).all()
+    adopted = [(v, sha) for v, sha, source, _ in listed if source == "adopted"]
+    held = frozenset(v for v, _, _, state in listed if state == HELD)
+    if registry.knows(adopted) and registry.held() == held:
+        return
     registry.forget_adopted()
-    for row in rows:
-        if row.source == "adopted":
-            registry.register(Version.of(row.document, "adopted", f"version {row.version}"))
-    registry.hold({row.version for row in rows if row.state == HELD})
+    for version, document in session.execute(
+        select(MethodologyVersion.version, MethodologyVersion.document)
+        .where(MethodologyVersion.source == "adopted")
+        .order_by(*order)
+    ):
+        registry.register(Version.of(document, "adopted", f"version {version}"))
+    registry.hold(set(held))
 
 
 def record_own(session: Session, own: Methodology, now: dt.datetime | None = None) -> None:

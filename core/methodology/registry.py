@@ -97,6 +97,17 @@ def hold(codes: set[str]) -> None:
     versions.cache_clear()
 
 
+def knows(adopted: list[tuple[str, str]]) -> bool:
+    """Does this process hold exactly these adopted (version, SHA-256), in this order?"""
+    with _lock:
+        known = {**shipped(), **_adopted}
+        own = [(code, v.sha256) for code, v in _adopted.items()]
+    expected = [(code, sha) for code, sha in adopted if code not in shipped()]
+    return own == expected and all(
+        code in known and known[code].sha256 == sha for code, sha in adopted
+    )
+
+
 def held() -> frozenset[str]:
     with _lock:
         return frozenset(_held)
