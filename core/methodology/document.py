@@ -71,6 +71,9 @@ class CommodityRule(_Frozen):
     k: float
     mad_scale: float
     related: tuple[str, ...]
+    scale_floor: float = 0.0
+    exclude_affiliated: bool = False
+    max_participant_share: float = 1.0
 
 
 class CommodityOverride(_Frozen):
@@ -92,6 +95,17 @@ class AssessmentRules(_Frozen):
     sigma_k: float = Field(default=2.0, gt=0, allow_inf_nan=False)
     mad_k: float = Field(default=3.0, gt=0, allow_inf_nan=False)
     mad_scale: float = Field(default=1.4826, gt=0, allow_inf_nan=False)
+    scale_floor: float = Field(default=0.0, ge=0, lt=1, allow_inf_nan=False)
+    """The exclusion's spread is at least this fraction of its centre, so near-identical
+    prices exclude nothing."""
+    reporting_grace_seconds: int = Field(default=0, ge=0, le=3600)
+    """A trade executed in D's window and received up to this long after the cut-off counts
+    for D's fixing, which is computed at cut-off + grace."""
+    exclude_affiliated: bool = False
+    """Trades whose two sides belong to one group (``affiliated``) do not qualify."""
+    max_participant_share: float | None = Field(default=None, gt=0, le=1)
+    """A window where one participant, as buyer or as seller on one exchange, has more of
+    the qualifying volume is insufficient (none: no such test)."""
     min_trades: int = Field(default=3, ge=1)
     min_exchanges: int = Field(default=2, ge=1)
     max_exchange_share: float = Field(default=0.8, gt=0, le=1)
@@ -125,6 +139,9 @@ class AssessmentRules(_Frozen):
             k=sigma_k if exclusion == "sigma" else mad_k,
             mad_scale=self.mad_scale,
             related=own.related,
+            scale_floor=self.scale_floor,
+            exclude_affiliated=self.exclude_affiliated,
+            max_participant_share=self.max_participant_share or 1.0,
         )
 
 
@@ -147,6 +164,14 @@ class RebalanceRules(_Frozen):
     sector_cap: float = Field(default=0.40, gt=0, le=1, allow_inf_nan=False)
     floor: float = Field(default=0.02, ge=0, lt=1, allow_inf_nan=False)
     fx_to_cny: dict[str, float] = Field(default_factory=lambda: {"CNY": 1.0})
+    traded_value: Literal["all_trades", "qualifying"] = "all_trades"
+    """Which trades make the traded value: every stored trade, or only those that qualified
+    for their window's assessment (lot, exclusion and arm's-length rules)."""
+    data_year_cut: Literal["midnight", "cutoff"] = "midnight"
+    """Where the data year begins and ends: local midnight, or the fixing cut-off."""
+    phase_in_rebalances: int = Field(default=0, ge=0, le=10)
+    """A commodity new to the weights reaches its computed weight over this many rebalances
+    (0: at once)."""
 
     _announcement = field_validator("announcement", "effective")(_month_day)
 
@@ -202,6 +227,9 @@ class PublicationRules(_Frozen):
     disclosure_min_exchanges: int = Field(default=3, ge=1)
     """An explanation shows a window's volumes by rule and its price range only from this
     many trades and exchanges (statistical disclosure control)."""
+    review_threshold: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    """A day-on-day relative move beyond this flags the value ``review`` and raises an alert
+    (publication is not held back); none: no such flag."""
 
 
 ChangeReason = Literal["methodology_change", "calendar_correction"]
@@ -218,6 +246,8 @@ class Methodology(_Frozen):
     """The version this one replaces from ``effective_from`` on."""
     change: ChangeReason | None = None
     """Why values published under ``supersedes`` are restated (their correction notices say it)."""
+    changelog: tuple[str, ...] = ()
+    """What this version changes, one entry per rule, as published."""
     calendar: CalendarRules = CalendarRules()
     assessment: AssessmentRules = AssessmentRules()
     rebalance: RebalanceRules = RebalanceRules()
@@ -261,6 +291,18 @@ class Methodology(_Frozen):
             "exclusion": rule.exclusion,
             "k": rule.k,
             **({"mad_scale": rule.mad_scale} if rule.exclusion == "mad" else {}),
+            **({"scale_floor": rule.scale_floor} if rule.scale_floor else {}),
+            **({"exclude_affiliated": True} if rule.exclude_affiliated else {}),
+            **(
+                {"max_participant_share": rule.max_participant_share}
+                if rule.max_participant_share < 1.0
+                else {}
+            ),
+            **(
+                {"reporting_grace_seconds": self.assessment.reporting_grace_seconds}
+                if self.assessment.reporting_grace_seconds
+                else {}
+            ),
             "min_trades": rule.min_trades,
             "min_volume": rule.min_volume,
             "min_exchanges": rule.min_exchanges,

@@ -84,6 +84,13 @@ class Trade(Base):
     hold_reason: Mapped[str | None] = mapped_column(String(32))
     revision: Mapped[int] = mapped_column(default=0, server_default="0")
     batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id"))
+    received_at: Mapped[dt.datetime | None]
+    """When the server received the trade (its batch), UTC."""
+    buyer: Mapped[str | None] = mapped_column(String(64))
+    seller: Mapped[str | None] = mapped_column(String(64))
+    """The exchange's own pseudonymous participant codes; never served beyond that exchange."""
+    affiliated: Mapped[bool | None]
+    """Set by the exchange when buyer and seller belong to one group."""
 
 
 class TradeRevision(Base):
