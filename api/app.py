@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import document_errors, install_error_handlers
-from api.routes import feeds, trades
+from api.routes import feeds, trades, weights
 from api.routes.ops import install_operations
 from api.schemas import Health
 from api.serving import install_serving
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     install_operations(app, settings)
     app.include_router(trades.router)
     app.include_router(feeds.router)
+    app.include_router(weights.router)
     return app
 
 

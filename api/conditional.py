@@ -32,6 +32,7 @@ DATA_PREFIXES = (
     "/v1/indices",
     "/v1/assessments",
     "/v1/corrections",
+    "/v1/alerts",
     "/v1/changes",
     "/v1/formulas",
 )

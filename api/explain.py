@@ -20,6 +20,7 @@ from api.series import known_at
 from core.calendar import Calendar
 from core.errors import NotPublished
 from publication.disclosure import PUBLIC, Audience, discloses, shown
+from publication.review import flag_list
 from store import models
 
 
@@ -145,6 +146,7 @@ def _explained_assessment(
         methodology_version=assessment.methodology_version,
         inputs_hash=assessment.inputs_hash,
         published_at=assessment.published_at,
+        flags=flag_list(assessment.flags),
         trades_used=list(used),
         excluded=list(excluded),
         source=source,
@@ -225,6 +227,7 @@ def explain(
         methodology_version=value.methodology_version,
         inputs_hash=value.inputs_hash,
         published_at=value.published_at,
+        flags=flag_list(value.flags),
         formula=rationale.get("formula"),
         base_date=definition.first_date,
         base_value=definition.base_value,

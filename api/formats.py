@@ -117,6 +117,15 @@ def arrow_schema(schema: dict[str, pl.DataType]) -> pa.Schema:
     return pl.DataFrame(schema=schema).to_arrow().schema
 
 
+def _flag_lists(frame: pl.DataFrame) -> pl.DataFrame:
+    """A value's ``flags``, stored space-separated, as the list JSON, Parquet and Arrow
+    carry (CSV keeps the text)."""
+    if frame.schema.get("flags") != pl.String:
+        return frame
+    words = pl.col("flags").fill_null("").str.split(" ")
+    return frame.with_columns(words.list.eval(pl.element().filter(pl.element() != "")))
+
+
 def _json(frames: Iterable[pl.DataFrame], envelope: dict) -> Iterator[bytes]:
     head = json.dumps(envelope, ensure_ascii=False)
     assert head.endswith("}")
@@ -125,7 +134,7 @@ def _json(frames: Iterable[pl.DataFrame], envelope: dict) -> Iterator[bytes]:
     for frame in frames:
         if frame.is_empty():
             continue
-        body = frame.write_json()[1:-1]
+        body = _flag_lists(frame).write_json()[1:-1]
         buffer += body if first else "," + body
         first = False
         yield buffer.encode()
@@ -148,6 +157,8 @@ def _csv(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> Iter
 def _tables(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType], open_writer):
     """Each frame written as an Arrow table by the writer ``open_writer(sink, schema)``
     opens, the bytes yielded as they are made."""
+    if schema.get("flags") == pl.String:
+        schema = {**schema, "flags": pl.List(pl.String)}
     target = arrow_schema(schema)
     sink = _Drain()
     with open_writer(sink, target) as writer:
@@ -155,7 +166,7 @@ def _tables(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType], open
         for frame in frames:
             if frame.is_empty():
                 continue
-            writer.write_table(frame.to_arrow().cast(target))
+            writer.write_table(_flag_lists(frame).to_arrow().cast(target))
             yield sink.take()
     yield sink.take()
 

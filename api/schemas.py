@@ -66,6 +66,7 @@ class LatestValue(BaseModel):
     vintage: int
     methodology_version: str
     published_at: dt.datetime
+    flags: list[str] = Field(default_factory=list, description="Such as review")
 
 
 class ConstantOut(BaseModel):
@@ -104,6 +105,10 @@ class SeriesPoint(BaseModel):
     high: float | None = None
     low: float | None = None
     close: float | None = None
+    flags: list[str] = Field(
+        default_factory=list,
+        description="review: the day-on-day move exceeded the methodology's review threshold",
+    )
 
 
 class AssessmentPoint(SeriesPoint):
@@ -134,6 +139,7 @@ class Vintage(BaseModel):
     inputs_hash: str
     published_at: dt.datetime
     superseded_at: dt.datetime | None
+    flags: list[str] = Field(default_factory=list)
 
 
 class Vintages(BaseModel):
@@ -141,6 +147,27 @@ class Vintages(BaseModel):
     date: dt.date
     as_of: dt.datetime | None
     vintages: list[Vintage]
+
+
+class AlertOut(BaseModel):
+    """A value whose day-on-day move exceeded the review threshold; it was published."""
+
+    kind: Literal["index", "assessment"]
+    code: str
+    date: dt.date
+    vintage: int
+    value: float
+    previous_date: dt.date
+    previous_value: float
+    move: float = Field(description="value / previous_value - 1")
+    threshold: float
+    methodology_version: str
+    raised_at: dt.datetime
+
+
+class Alerts(BaseModel):
+    since: dt.datetime | None
+    alerts: list[AlertOut]
 
 
 class Corrections(BaseModel):
@@ -173,6 +200,7 @@ class ExplainedAssessment(BaseModel):
     methodology_version: str
     inputs_hash: str
     published_at: dt.datetime
+    flags: list[str] = Field(default_factory=list)
     trades_used: list[dict[str, Any]] = Field(
         description="The trades the price rests on: every one for an administrator or "
         "auditor key, the key's own for an exchange key, none for anyone else"
@@ -213,6 +241,7 @@ class Explanation(BaseModel):
     methodology_version: str
     inputs_hash: str
     published_at: dt.datetime
+    flags: list[str] = Field(default_factory=list)
     formula: str | None
     base_date: dt.date
     base_value: float
@@ -228,9 +257,158 @@ class FormulaPoint(BaseModel):
     value: float | None
 
 
+class FormulaLeftOut(BaseModel):
+    period: dt.date
+    commodity: str
+    reason: str
+
+
 class FormulaAnswer(BaseModel):
     formula: str
     method: str
+    window: int | None = Field(None, description="Multilateral window, in periods")
+    splice: str | None = Field(None, description="How the multilateral index was extended")
     commodities: list[str]
     as_of: dt.datetime | None
+    left_out: list[FormulaLeftOut] = Field(
+        default_factory=list,
+        description="Commodity-days left out of the computation, and why (also counted in "
+        "the X-Left-Out header of every format)",
+    )
     points: list[FormulaPoint]
+
+
+class WeightCaps(BaseModel):
+    commodity_cap: float = Field(description="The most one commodity may weigh")
+    sector_cap: float = Field(description="The most one sector may weigh")
+    floor: float = Field(description="The least every commodity weighs")
+
+
+class WeightMember(BaseModel):
+    code: str
+    sector: str
+    weight: float = Field(description="Its weight in this index (a sector's members sum to 1)")
+    composite_weight: float | None = Field(
+        None, description="Its weight in the composite, as announced"
+    )
+    traded_value: float | None = Field(None, description="Over the data year, in CNY")
+    production_value: float | None = Field(None, description="The methodology's, CNY bn")
+    target: float | None = Field(
+        None, description="traded-value share × its share + production-value share × its share"
+    )
+    computed_weight: float | None = Field(
+        None, description="After the caps and the floor, before any phase-in"
+    )
+    phase_in: str | None = Field(
+        None, description="k/N: phased in, at the k-th of N rebalances (k/N of computed_weight)"
+    )
+
+
+class WeightReplacement(BaseModel):
+    """The announcement this one replaced (its weights, and why)."""
+
+    announced_at: dt.datetime
+    methodology_version: str
+    reason: str | None
+    weights: dict[str, float]
+
+
+class WeightSetAnswer(BaseModel):
+    code: str
+    effective: dt.date = Field(description="The date asked about")
+    effective_from: dt.date = Field(description="The date these weights take effect")
+    status: Literal["announced", "effective", "methodology"] = Field(
+        description="announced: computed by the rebalance, not yet applied; effective: "
+        "applied; methodology: the methodology's own weights (the base date's, or a join's)"
+    )
+    weight_set: int | None = Field(None, description="The rebalance's weight set")
+    announcement: int | None = Field(
+        None, description="1 for the first announcement of the date, 2 for its replacement, …"
+    )
+    methodology_version: str | None = None
+    announced_at: dt.datetime | None = None
+    applied_at: dt.datetime | None = None
+    data_from: dt.date | None = Field(None, description="First day of the data year")
+    data_to: dt.date | None = Field(None, description="Last day of the data year")
+    traded_value: Literal["all_trades", "qualifying"] | None = None
+    data_year_cut: Literal["midnight", "cutoff"] | None = None
+    phase_in_rebalances: int | None = None
+    caps: WeightCaps | None = None
+    replaces: WeightReplacement | None = None
+    members: list[WeightMember]
+
+
+class BacktestIndexOut(BaseModel):
+    """One index in a backtest, beside its published values."""
+
+    index: str
+    days_compared: int = Field(description="Days with a value on both sides")
+    days_differing: int = Field(
+        description="Days whose values are not bit for bit equal, or on one side only"
+    )
+    max_abs_difference: float | None
+    max_rel_difference: float | None = Field(description="Of |backtest - published| / published")
+    tracking_error: float | None = Field(
+        description="Root mean square of the daily ln(backtest / published)"
+    )
+    exclusions_changed_days: int = Field(
+        description="Days on which a constituent's excluded trades (count by rule) changed"
+    )
+    fallbacks_changed_days: int
+    sufficiency_changed_days: int = Field(description="Days with other failed sufficiency tests")
+    published_only_days: int
+    backtest_only_days: int
+
+
+class BacktestSummaryOut(BaseModel):
+    """A methodology version run over the stored history, on every day of the range."""
+
+    version: str
+    start: dt.date
+    end: dt.date
+    days: int = Field(description="Publication days computed")
+    indices: list[BacktestIndexOut]
+
+
+class MethodologyVersionOut(BaseModel):
+    version: str
+    effective_from: dt.date
+    sha256: str = Field(
+        description="SHA-256 of the document as published (GET /v1/methodology/{version})"
+    )
+    source: str = Field(description="shipped with the software, or adopted by an operator")
+    state: str = Field(
+        description="in_force as dated, or held: shipped, but it would change published "
+        "values, so it waits for an operator's adoption"
+    )
+    in_force_today: bool
+    recorded_at: dt.datetime
+    reason: str | None
+    changelog: list[str] = Field(description="What the version changes, one entry per rule")
+
+
+class MethodologyProposalOut(BaseModel):
+    """A proposed version under consultation, or the decision that closed it."""
+
+    id: int
+    version: str
+    effective_from: dt.date
+    sha256: str = Field(description="SHA-256 of the proposed document")
+    status: Literal["consultation", "adopted", "adopting", "withdrawn"] = Field(
+        description="consultation: proposed and not yet decided; adopted; adopting: adopted "
+        "once a second operator approves; withdrawn"
+    )
+    open: bool = Field(description="Open to comment today (from opens to the day before closes)")
+    opens: dt.date
+    closes: dt.date = Field(description="From this day on it may be adopted")
+    decided_at: dt.datetime | None
+    decision_reason: str | None
+    changelog: list[str]
+    backtest: BacktestSummaryOut | None = Field(
+        description="The version over the stored history when it was proposed"
+    )
+
+
+class MethodologyOut(BaseModel):
+    versions: list[MethodologyVersionOut]
+    proposals: list[MethodologyProposalOut]

@@ -85,6 +85,7 @@ def _select(spec: SeriesSpec, *, descending: bool, day_numbers: bool = False) ->
     columns = [day, value.label("value"), model.status]
     if spec.kind == "assessment":
         columns += [model.trades, model.volume, model.high, model.low, model.fallback]
+    columns.append(model.flags)
     conditions = [key == spec.key_id]
     if spec.start is not None:
         conditions.append(model.date >= spec.start)
@@ -118,6 +119,7 @@ def raw_schema(spec: SeriesSpec) -> dict[str, pl.DataType]:
             "low": pl.Float64,
             "fallback": pl.String,
         }
+    schema["flags"] = pl.String
     return schema
 
 
@@ -183,7 +185,7 @@ def output_schema(spec: SeriesSpec) -> dict[str, pl.DataType]:
         schema |= {"open": pl.Float64, "high": pl.Float64, "low": pl.Float64, "close": pl.Float64}
         if spec.kind == "assessment":
             order = ["date", "value", "status", "trades", "volume", "fallback"]
-            order += ["open", "high", "low", "close"]
+            order += ["open", "high", "low", "close", "flags"]
             schema = {name: schema[name] for name in order}
     if spec.transform in ("change", "pct_change", "log_return"):
         for name in ("open", "close") if spec.kind == "assessment" else ("open", "high", "low"):
@@ -199,6 +201,7 @@ def _collapse(frame: pl.DataFrame, spec: SeriesSpec) -> pl.DataFrame:
         last("date").alias("date"),
         last("value").alias("value"),
         last("status").alias("status"),
+        last("flags").alias("flags"),
         first("value").alias("open"),
         last("value").alias("close"),
     ]

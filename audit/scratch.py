@@ -23,7 +23,7 @@ from audit.chain import file_sha256
 from audit.differences import Difference, ReplayReport
 from core.calendar import Calendar
 from core.catalogue import Catalogue
-from core.methodology import load_methodology, superseded_by
+from core.methodology import load_methodology, replaced
 from core.settings import Settings
 from ingest.batch import BatchSource, check_exchange_column, ingest_batch, ingest_context
 from ingest.fx import release_held_trades
@@ -234,7 +234,7 @@ class Scratch:
                 )
             if entry.kind == "compute":
                 methodology = calendar.methodology
-                rules = Restating(methodology.version, superseded_by(methodology))
+                rules = Restating(methodology.version, replaced(methodology))
                 rules = rules.recorded(entry.restating)
                 compute(scratch, entry.start, entry.end, now=now, calendar=calendar, rules=rules)
             elif entry.kind == "provisional":

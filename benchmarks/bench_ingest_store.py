@@ -43,7 +43,7 @@ from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_factory
 from store.reference import ensure_exchange
-from store.upsert import TRADE_COLUMNS, insert_trades
+from store.upsert import INSTANT_COLUMNS, TRADE_COLUMNS, insert_trades
 
 ROWS = int(os.environ.get("BCPI_BENCH_STORE_ROWS", "1000000"))
 BATCH = 100_000
@@ -65,11 +65,15 @@ def batches() -> list[pl.DataFrame]:
     checked = validated_frame(
         frame.lazy(), rules, FxTable.from_rows([]), now=dt.datetime.now(dt.UTC)
     ).collect()
+    received = dt.datetime.now(dt.UTC)
     good = stored_frame(checked.lazy().filter(pl.col(REJECT_CODE).is_null())).collect()
     assert good.height == ROWS
     return [
         good.slice(start, BATCH).with_columns(
-            pl.lit(1).alias("exchange_id"), pl.lit(1).alias("batch_id"), pl.lit(0).alias("revision")
+            pl.lit(1).alias("exchange_id"),
+            pl.lit(1).alias("batch_id"),
+            pl.lit(0).alias("revision"),
+            pl.lit(received, dtype=pl.Datetime("us", "UTC")).alias("received_at"),
         )
         for start in range(0, ROWS, BATCH)
     ]
@@ -77,7 +81,7 @@ def batches() -> list[pl.DataFrame]:
 
 def _tuples(batch: pl.DataFrame, instant_format: str) -> list[tuple]:
     return batch.select(
-        pl.col(c).dt.strftime(instant_format) if c == "traded_at" else pl.col(c)
+        pl.col(c).dt.strftime(instant_format) if c in INSTANT_COLUMNS else pl.col(c)
         for c in TRADE_COLUMNS
     ).rows()
 

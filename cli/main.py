@@ -45,6 +45,7 @@ for command in (
 ):
     app.command()(command)
 app.command("approve")(governance.approve_proposal)
+app.command("backtest")(governance.backtest_command)
 audit.audit_app.command("operator-log")(governance.operator_log)
 
 

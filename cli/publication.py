@@ -144,11 +144,31 @@ def restate(
 @rebalance_app.command("announce")
 @reports_errors
 def rebalance_announce(
-    year: Annotated[int, typer.Option("--year", help="Year the new weights take effect.")],
+    year: Annotated[
+        int,
+        typer.Option("--year", min=1901, max=2999, help="Year the new weights take effect."),
+    ],
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="Replace the weights already announced for YEAR (with --reason)."
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="With --replace: why (it goes on the published notices)."),
+    ] = None,
     operator: OperatorName = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Compute the weights effective in YEAR and store them as announced."""
+    """Compute the weights effective in YEAR and store them as announced.
+
+    An announcement stands: announcing YEAR again is refused unless --replace --reason TEXT,
+    which replaces it and publishes a notice for each weight that changes."""
+    if reason is not None and not replace:
+        raise fail("--reason goes with --replace (replacing announced weights)")
+    if replace and not (reason and reason.strip()):
+        raise fail("--replace needs --reason TEXT: why the announced weights are replaced")
     ctx = prepared(database_url)
     with session_scope(ctx.engine) as session:
         report = announce(
@@ -157,10 +177,29 @@ def rebalance_announce(
             dt.datetime.now(dt.UTC),
             calendar=ctx.calendar,
             catalogue=ctx.catalogue,
+            replace=replace,
+            reason=reason.strip() if reason else None,
         )
-        details = {"year": year, "weights": report.weights}
-        record_act(session, operator_of(operator), "rebalance.announce", details)
+        details = {"year": year, "weights": report.weights, "caps": report.caps}
+        if replace:
+            details["replace"] = True
+        record_act(
+            session,
+            operator_of(operator),
+            "rebalance.announce",
+            details,
+            reason=reason.strip() if reason else None,
+        )
     say(report.message)
+    say(
+        "  caps: commodity {commodity_cap:.2%}, sector {sector_cap:.2%}, floor {floor:.2%}".format(
+            **report.caps
+        )
+    )
+    for code, step in sorted(report.phase_in.items()):
+        say(f"  {code} phased in: rebalance {step}")
+    if report.notices:
+        say(f"  {len(report.notices)} notices of changed weights (GET /v1/corrections)")
     for code, weight in sorted(report.weights.items(), key=lambda item: -item[1]):
         typer.echo(f"{code}\t{weight:.6f}")
 
@@ -174,7 +213,8 @@ def rebalance_apply(
     operator: OperatorName = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Make the announced weights due on DATE the composite's and the sectors' weights."""
+    """Make the announced weights due on DATE, exactly as announced, the composite's and
+    (rescaled to sum to 1) the sectors' weights."""
     ctx = prepared(database_url)
     with session_scope(ctx.engine) as session:
         report = apply(session, on.date(), dt.datetime.now(dt.UTC), calendar=ctx.calendar)

@@ -6,6 +6,9 @@ a trade, when is its fixing computed, which trades make a rebalance's data year:
 module asks a :class:`Calendar`, and none computes weekdays, holidays, cut-offs or names
 the time zone itself.
 
+The fixing of a day is computed at its cut-off plus the reporting grace of the version in
+force that day (trades executed in the window and received within the grace count).
+
 Publication days are methodology data (``[calendar]`` of the methodology file). Under the
 ``mainland`` rule they follow the mainland exchanges (Shanghai, Dalian, Zhengzhou): weekdays
 that are not public holidays; weekend make-up working days (调休) are not publication
@@ -33,7 +36,7 @@ import holidays
 import polars as pl
 
 from core.errors import CalendarError
-from core.methodology import Methodology, in_force
+from core.methodology import Methodology, in_force, versions
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -136,6 +139,15 @@ class CalendarYear:
                 for d in self.days
             ],
         }
+
+
+def _latest_cutoff(methodology: Methodology) -> dt.time:
+    rules = methodology.assessment
+    return max([rules.cutoff, *(o.cutoff for o in rules.commodities.values() if o.cutoff)])
+
+
+def _grace(methodology: Methodology) -> dt.timedelta:
+    return dt.timedelta(seconds=methodology.assessment.reporting_grace_seconds)
 
 
 class Calendar:
@@ -272,13 +284,25 @@ class Calendar:
 
     @property
     def fixing_time(self) -> dt.time:
-        """The local time of the fixing: the latest cut-off of any commodity."""
-        rules = self.methodology.assessment
-        return max([rules.cutoff, *(o.cutoff for o in rules.commodities.values() if o.cutoff)])
+        """The local time of the fixing under this calendar's methodology: the latest
+        cut-off of any commodity plus the reporting grace."""
+        return (
+            dt.datetime.combine(dt.date.min, _latest_cutoff(self.methodology))
+            + _grace(self.methodology)
+        ).time()
 
     def fixing_at(self, day: dt.date) -> dt.datetime:
-        """When the fixing of ``day`` is computed: once every commodity's window has closed."""
-        return self.at(day, self.fixing_time)
+        """When the fixing of ``day`` is computed: once every commodity's window has closed
+        and the reporting grace of the version in force on ``day`` has passed."""
+        governing = self.in_force_on(day)
+        return self.at(day, _latest_cutoff(governing)) + _grace(governing)
+
+    def in_force_on(self, day: dt.date) -> Methodology:
+        """The version in force on ``day`` when this calendar's own is a version in force;
+        otherwise (a version held back, or one made for a test) its own, on every day."""
+        if self.methodology not in versions():
+            return self.methodology
+        return in_force(day)
 
     def window(self, day: dt.date, commodity: str | None = None) -> tuple[dt.datetime, dt.datetime]:
         """``(opens_after, closes_at]``: the previous publication day's cut-off (exclusive) to
@@ -314,11 +338,25 @@ class Calendar:
                 mapping[n] = None
         return numbers.replace_strict(mapping, default=None, return_dtype=pl.Int32).cast(pl.Date)
 
-    def data_year(self, year: int) -> tuple[dt.datetime, dt.datetime]:
-        """``[begin, end)``: the trades the weights effective in ``year`` are computed from,
-        the year up to the announcement date (local midnight)."""
-        announced = self.methodology.rebalance.announcement_date(year)
-        return self.at(announced.replace(year=announced.year - 1)), self.at(announced)
+    def data_year(self, year: int, commodity: str | None = None) -> tuple[dt.datetime, dt.datetime]:
+        """``(begin, end)``: the instants that bound the trades the weights effective in
+        ``year`` are computed from, the year up to the announcement date.
+
+        Cut at ``midnight`` (``rebalance.data_year_cut``) the year is ``[begin, end)``, local
+        midnight to local midnight. Cut at the ``cutoff`` it is ``(begin, end]``, as an
+        assessment window is: the windows of the publication days from the announcement
+        date a year before up to the announcement date (exclusive), so from the cut-off of
+        the last publication day before the one to the cut-off of the last publication day
+        before the other (``commodity``'s cut-off, or the methodology's)."""
+        rules = self.methodology.rebalance
+        announced = rules.announcement_date(year)
+        first = announced.replace(year=announced.year - 1)
+        if rules.data_year_cut == "midnight":
+            return self.at(first), self.at(announced)
+        return (
+            self.cutoff(self.previous_publication_day(first), commodity),
+            self.cutoff(self.previous_publication_day(announced), commodity),
+        )
 
     def rebalance_days(self, year: int) -> tuple[dt.date, dt.date]:
         """The publication days on which the weights effective in ``year`` are announced and

@@ -29,10 +29,17 @@ QUALITY_FIELDS: dict[str, pl.DataType] = {
     **{name: pl.Float64() for name in NUMERIC_QUALITY_FIELDS},
     **{name: pl.String() for name in TEXT_QUALITY_FIELDS},
 }
+PARTICIPANT_FIELDS: tuple[str, ...] = ("buyer", "seller")
+"""The exchange's own pseudonymous codes of a trade's two sides: stored, and shown to that
+exchange alone."""
+AFFILIATED_FIELD = "affiliated"
+"""Set by the exchange when buyer and seller belong to one group."""
 OPTIONAL_FIELDS: dict[str, pl.DataType] = {
     "seq": pl.Int64(),
     "action": pl.String(),
     **QUALITY_FIELDS,
+    **{name: pl.String() for name in PARTICIPANT_FIELDS},
+    AFFILIATED_FIELD: pl.Boolean(),
 }
 ALL_FIELDS: tuple[str, ...] = (*REQUIRED_FIELDS, *OPTIONAL_FIELDS)
 # A payload may name its exchange; it must then be the key's own (else the request is 403).

@@ -22,6 +22,7 @@ SHORTFALL_TESTS = {
     kernel.SHORT_VOLUME: "min_volume",
     kernel.SHORT_EXCHANGES: "min_exchanges",
     kernel.SHARE_ABOVE_CAP: "max_exchange_share",
+    kernel.PARTICIPANT_ABOVE_CAP: "max_participant_share",
 }
 
 
@@ -37,6 +38,20 @@ class KernelParameters:
     min_volume: np.ndarray
     min_exchanges: np.ndarray
     max_share: np.ndarray
+    scale_floor: np.ndarray | None = None
+    exclude_affiliated: np.ndarray | None = None
+    max_participant_share: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = self.min_lot.size
+        defaults = {
+            "scale_floor": np.zeros(n),
+            "exclude_affiliated": np.zeros(n, dtype=np.bool_),
+            "max_participant_share": np.ones(n),
+        }
+        for name, default in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
 
     @classmethod
     def from_rules(cls, rules: Sequence[CommodityRule]) -> KernelParameters:
@@ -52,6 +67,11 @@ class KernelParameters:
             min_volume=np.array([r.min_volume for r in rules], dtype=np.float64),
             min_exchanges=np.array([r.min_exchanges for r in rules], dtype=np.int64),
             max_share=np.array([r.max_exchange_share for r in rules], dtype=np.float64),
+            scale_floor=np.array([r.scale_floor for r in rules], dtype=np.float64),
+            exclude_affiliated=np.array([r.exclude_affiliated for r in rules], dtype=np.bool_),
+            max_participant_share=np.array(
+                [r.max_participant_share for r in rules], dtype=np.float64
+            ),
         )
 
     def __len__(self) -> int:
@@ -63,8 +83,11 @@ class WindowStatistics:
     """Arrays of shape (commodities, windows); ``flags`` per trade in the caller's order.
 
     ``window_trades`` trades fell in the window, ``lot_trades`` passed the lot filter,
-    ``trades`` also passed the outlier exclusion (they make the VWAP). ``center``/``scale``
-    are the exclusion's centre and spread (mean and SD, or median and scaled MAD).
+    ``trades`` also passed the arm's-length rule and the outlier exclusion (they make the
+    VWAP). ``center``/``scale`` are the exclusion's centre and spread (mean and SD, or
+    median and scaled MAD, at least ``scale_floor`` × the centre). ``top_participant_share``
+    is the largest share of the qualifying volume one participant has as buyer or as
+    seller (NaN without participant codes).
     ``shortfall`` is a bit set of the failed sufficiency tests (:data:`SHORTFALL_TESTS`).
     """
 
@@ -79,6 +102,7 @@ class WindowStatistics:
     low: np.ndarray
     exchanges: np.ndarray
     top_share: np.ndarray
+    top_participant_share: np.ndarray
     shortfall: np.ndarray
     flags: np.ndarray | None
 
@@ -111,6 +135,11 @@ def _check_parameters(parameters: KernelParameters, n_commodities: int) -> None:
         values = getattr(parameters, name)
         if not (np.all(np.isfinite(values)) and np.all(values >= 0)):
             raise InvalidInput(name, "every value must be finite and >= 0")
+    if not np.all((parameters.scale_floor >= 0) & (parameters.scale_floor < 1)):
+        raise InvalidInput("scale_floor", "every value must lie in [0, 1)")
+    share = parameters.max_participant_share
+    if not np.all((share > 0) & (share <= 1)):
+        raise InvalidInput("max_participant_share", "every value must lie in (0, 1]")
     for name in ("k", "mad_scale"):
         values = getattr(parameters, name)
         if not (np.all(np.isfinite(values)) and np.all(values > 0)):
@@ -160,6 +189,31 @@ def _exchange_codes(exchanges: np.ndarray) -> tuple[np.ndarray, int]:
     return codes.astype(np.uint8), MAX_EXCHANGES
 
 
+def _participants(n: int, affiliated, buyer, seller):
+    """The arm's-length columns checked: empty arrays where absent, ids >= -1, and the
+    number of participant slots."""
+    if affiliated is None:
+        affiliated = np.zeros(0, dtype=np.bool_)
+    else:
+        affiliated = _column("affiliated", affiliated, np.bool_)
+        if affiliated.size != n:
+            raise InvalidInput("affiliated", f"has {affiliated.size} values, commodity_id has {n}")
+    if (buyer is None) != (seller is None):
+        raise InvalidInput("buyer", "buyer and seller ids come together")
+    if buyer is None:
+        empty = np.zeros(0, dtype=np.int64)
+        return affiliated, empty, empty, 0
+    buyer = _column("buyer", buyer, np.int64)
+    seller = _column("seller", seller, np.int64)
+    for name, ids in (("buyer", buyer), ("seller", seller)):
+        if ids.size != n:
+            raise InvalidInput(name, f"has {ids.size} values, commodity_id has {n}")
+        if ids.size and ids.min() < -1:
+            raise InvalidInput(name, "every id must be >= 0, or -1 for none")
+    highest = max(int(buyer.max(initial=-1)), int(seller.max(initial=-1)))
+    return affiliated, buyer, seller, highest + 1
+
+
 def _raise_for(problems: int, n_commodities: int, n_exchanges: int) -> None:
     for bit, field, reason in (
         (kernel.BAD_PRICE, "price", "every value must be finite and > 0"),
@@ -181,6 +235,9 @@ def assess_windows(
     closes: np.ndarray,
     parameters: KernelParameters,
     *,
+    affiliated=None,
+    buyer=None,
+    seller=None,
     presorted: bool = False,
     trusted: bool = False,
     with_flags: bool = False,
@@ -193,10 +250,13 @@ def assess_windows(
     non-negative ids (uint8 or int8 ids are used without a copy). With ``presorted=True``
     the trades must already be sorted by (commodity, time) and that order is used as
     given; otherwise they are sorted by every column, so the result does not depend on the
-    order they arrived in. ``trusted=True`` (with ``presorted=True`` only) takes the order
-    and the values as guaranteed (prices and quantities finite and > 0), as for trades the
-    store validated on the way in, and skips checking every trade again: the arithmetic is
-    the same, a broken guarantee gives meaningless numbers instead of an error.
+    order they arrived in. ``affiliated`` (bool per trade) marks trades between members of
+    one group; ``buyer`` and ``seller`` hold participant ids (>= 0, -1 for none; one id per
+    participant and role, so a buyer's and a seller's ids never coincide).
+    ``trusted=True`` (with ``presorted=True`` only) takes the order and the values as
+    guaranteed (prices and quantities finite and > 0), as for trades the store validated on
+    the way in, and skips checking every trade again: the arithmetic is the same, a broken
+    guarantee gives meaningless numbers instead of an error.
     """
     if trusted and not presorted:
         raise InvalidInput("trusted", "only presorted trades can be trusted")
@@ -214,6 +274,7 @@ def assess_windows(
     ):
         if array.size != n:
             raise InvalidInput(name, f"has {array.size} values, commodity_id has {n}")
+    affiliated, buyer, seller, n_participants = _participants(n, affiliated, buyer, seller)
     closes = np.ascontiguousarray(closes, dtype=np.int64)
     if closes.ndim != 2 or closes.shape[1] < 1:
         raise InvalidInput("closes", "must be a (commodities, cut-offs) array")
@@ -228,6 +289,9 @@ def assess_windows(
         order = np.lexsort((exchanges, quantities, prices, instants, commodity))
         commodity, instants = commodity[order], instants[order]
         prices, quantities, exchanges = prices[order], quantities[order], exchanges[order]
+        affiliated = affiliated[order] if affiliated.size else affiliated
+        buyer = buyer[order] if buyer.size else buyer
+        seller = seller[order] if seller.size else seller
 
     ids = np.arange(n_commodities + 1, dtype=commodity.dtype)
     segment_starts = np.searchsorted(commodity, ids).astype(np.int64)
@@ -252,10 +316,17 @@ def assess_windows(
         p.exclusion,
         p.k,
         p.mad_scale,
+        p.scale_floor,
+        p.exclude_affiliated,
         p.min_trades,
         p.min_volume,
         p.min_exchanges,
         p.max_share,
+        p.max_participant_share,
+        affiliated,
+        buyer,
+        seller,
+        n_participants,
         flags,
         not trusted,
     )

@@ -67,7 +67,11 @@ class Computation:
         )
 
     def window_closed(self, day: dt.date, now: dt.datetime) -> bool:
-        return all(self.calendar.cutoff(day, code) <= now for code in self.reference.codes)
+        """Is ``day`` due for its fixing at ``now``: every window closed and the reporting
+        grace after the cut-offs passed?"""
+        return self.calendar.fixing_at(day) <= now and all(
+            self.calendar.cutoff(day, code) <= now for code in self.reference.codes
+        )
 
     def window_closes(self, days: list[dt.date]) -> np.ndarray:
         """``closes[c, j]``: cut-off (epoch ms) of commodity c on ``[previous, *days][j]``,
@@ -126,6 +130,7 @@ def assess_days(
         closes,
         KernelParameters.from_rules(rules),
         with_flags=True,
+        **trades.participants(),
     )
     windows = trades.by_window(closes, stats.flags)
     is_open = stats.window_trades.sum(axis=0) > 0
@@ -192,6 +197,11 @@ def assess_days(
                 "volume": float(stats.volume[c, d]),
                 "exchanges": int(stats.exchanges[c, d]),
                 "top_exchange_share": finite_or_none(stats.top_share[c, d]),
+                **(
+                    {"top_participant_share": finite_or_none(stats.top_participant_share[c, d])}
+                    if rule.max_participant_share < 1.0
+                    else {}
+                ),
                 "vwap": finite_or_none(stats.vwap[c, d]),
             }
             rationale = assessment_rationale(

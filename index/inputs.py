@@ -49,6 +49,14 @@ class Trades:
     ids: np.ndarray
     trade_id: list[str]
     exchange_code: list[str]
+    affiliated: np.ndarray
+    buyer: np.ndarray
+    seller: np.ndarray
+    """Participant ids per (role, exchange, code), -1 where the exchange sent none."""
+
+    def participants(self) -> dict[str, np.ndarray]:
+        """The arm's-length columns as :func:`index.assessment.assess_windows` takes them."""
+        return {"affiliated": self.affiliated, "buyer": self.buyer, "seller": self.seller}
 
     @property
     def size(self) -> int:
@@ -93,6 +101,9 @@ def load_trades(session: Session, after_ms: int, through_ms: int, reference: Ref
             models.Trade.traded_at,
             models.Trade.price,
             models.Trade.quantity,
+            models.Trade.buyer,
+            models.Trade.seller,
+            models.Trade.affiliated,
         ).where(
             models.Trade.status == "active",
             models.Trade.traded_at > _instant(after_ms),
@@ -101,6 +112,11 @@ def load_trades(session: Session, after_ms: int, through_ms: int, reference: Ref
     ).all()
     position = {commodity_id: c for c, commodity_id in enumerate(reference.ids)}
     rows = [r for r in rows if r.commodity_id in position]
+    codes: dict[tuple[str, int, str], int] = {}
+
+    def participant(role: str, exchange_id: int, code: str | None) -> int:
+        return -1 if code is None else codes.setdefault((role, exchange_id, code), len(codes))
+
     return Trades(
         commodity=np.array([position[r.commodity_id] for r in rows], dtype=np.int64),
         time=np.array([round(r.traded_at.timestamp() * 1000) for r in rows], dtype=np.int64),
@@ -110,6 +126,9 @@ def load_trades(session: Session, after_ms: int, through_ms: int, reference: Ref
         ids=np.array([r.id for r in rows], dtype=np.int64),
         trade_id=[r.trade_id for r in rows],
         exchange_code=[reference.exchange_codes.get(r.exchange_id, "") for r in rows],
+        affiliated=np.array([bool(r.affiliated) for r in rows], dtype=np.bool_),
+        buyer=np.array([participant("b", r.exchange_id, r.buyer) for r in rows], dtype=np.int64),
+        seller=np.array([participant("s", r.exchange_id, r.seller) for r in rows], dtype=np.int64),
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.methodology import Methodology
-from index.kernels.assessment import BELOW_MIN_LOT, OUTLIER, USED
+from index.kernels.assessment import AFFILIATED, BELOW_MIN_LOT, OUTLIER, USED
 from index.levels import IndexPlan, IndexResult
 
 
@@ -86,7 +86,7 @@ def assessment_rationale(
     ``insufficient_data``.
     """
     own_used = own.flags == USED
-    rules = {BELOW_MIN_LOT: "min_lot", OUTLIER: outlier_rule}
+    rules = {BELOW_MIN_LOT: "min_lot", AFFILIATED: "affiliated", OUTLIER: outlier_rule}
     if basis is own:
         excluded_mask = ~own_used
     else:

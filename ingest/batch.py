@@ -5,7 +5,8 @@ and its restatement marks commit together or not at all. Re-sent trades hit
 ``UNIQUE(exchange_id, trade_id)`` and count as duplicates; rejected rows are reported with
 their reason and never stored. Within a batch, new trades are stored first, then cancels
 and amends in row order. Pushes (:mod:`ingest.push`) and files (:mod:`ingest.files`) both
-come through here.
+come through here. Every trade stored keeps its batch's receipt instant (``received_at``)
+and the participant codes and affiliation its exchange sent.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ from core.calendar import Calendar
 from core.catalogue import Catalogue
 from core.errors import BatchRejected, Forbidden, IngestError
 from core.faults import fault_point
-from core.fields import ALL_FIELDS, EXCHANGE_FIELD, Reason, TradeStatus
+from core.fields import (
+    ALL_FIELDS,
+    EXCHANGE_FIELD,
+    Reason,
+    TradeStatus,
+)
 from core.settings import Settings, get_settings
 from ingest.fx import fx_table
 from ingest.marks import mark_published_days, published_days
@@ -248,14 +254,13 @@ def ingest_batch(
             checked.banded.with_columns(pl.lit(batch.id).alias("batch_id")).to_dicts(),
         )
 
-    inserted = insert_trades(
-        session,
-        new.with_columns(
-            pl.lit(ctx.exchange_id).alias("exchange_id"),
-            pl.lit(batch.id).alias("batch_id"),
-            pl.lit(0).alias("revision"),
-        ),
+    new = new.with_columns(
+        pl.lit(ctx.exchange_id).alias("exchange_id"),
+        pl.lit(batch.id).alias("batch_id"),
+        pl.lit(0).alias("revision"),
+        pl.lit(ctx.now, dtype=pl.Datetime("us", "UTC")).alias("received_at"),
     )
+    inserted = insert_trades(session, new)
     fault_point("mid_batch")  # test-only (BCPI_FAULT_POINT); inert otherwise
     held = 0
     if new.filter(pl.col("status") == TradeStatus.HELD.value).height:

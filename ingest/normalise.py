@@ -20,7 +20,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from core.fields import QUALITY_FIELDS, HoldReason, TradeStatus
+from core.fields import (
+    AFFILIATED_FIELD,
+    PARTICIPANT_FIELDS,
+    QUALITY_FIELDS,
+    HoldReason,
+    TradeStatus,
+)
 from ingest.rules import FeedRules, FxTable
 
 
@@ -165,6 +171,8 @@ def stored_frame(valid: pl.LazyFrame) -> pl.LazyFrame:
         "attributes",
         "adjustments",
         "seq",
+        *(pl.col(name).cast(pl.String) for name in PARTICIPANT_FIELDS),
+        pl.col(AFFILIATED_FIELD).cast(pl.Boolean),
         pl.when(pl.col("held"))
         .then(pl.lit(TradeStatus.HELD.value))
         .otherwise(pl.lit(TradeStatus.ACTIVE.value))

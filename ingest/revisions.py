@@ -3,9 +3,10 @@
 A revision names an existing trade of the same exchange by ``trade_id`` (another
 exchange's trades are invisible: ``unknown_trade``). A cancel sets the trade's status to
 ``cancelled``; an amend carries the whole corrected trade and replaces its raw and
-normalised values. Either way the trade as it was is kept in ``trade_revisions``, and a
-revision message already applied (same content) is a duplicate, never applied twice.
-Revisions are few, so they are applied row by row in the batch's order.
+normalised values, its participants and its affiliation (its receipt instant stays).
+Either way the trade as it was is kept in ``trade_revisions``, and a revision message
+already applied (same content) is a duplicate, never applied twice. Revisions are few,
+so they are applied row by row in the batch's order.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import UnknownTrade
-from core.fields import Reason, TradeStatus
+from core.fields import AFFILIATED_FIELD, PARTICIPANT_FIELDS, Reason, TradeStatus
 from ingest.results import Rejection
 from store import models
 from store.models import TradeRevision
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 CHUNK = 500
 REVISED = {"cancel": "trade_cancelled", "amend": "trade_amended"}
 """The restatement reason of each revision."""
+PARTIES = (*PARTICIPANT_FIELDS, AFFILIATED_FIELD)
 
 
 @dataclass
@@ -61,6 +63,9 @@ def content_hash(row: dict) -> str:
             row["unit_raw"],
             row["attributes"],
         ]
+        parties = [row[name] for name in PARTIES]
+        if any(value is not None for value in parties):  # amends without them hash as before
+            content.append(parties)
     return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -77,6 +82,7 @@ def _snapshot(trade: models.Trade) -> dict:
         "attributes": trade.attributes,
         "adjustments": trade.adjustments,
         "seq": trade.seq,
+        **{name: getattr(trade, name) for name in PARTIES},
         "status": trade.status,
         "hold_reason": trade.hold_reason,
         "revision": trade.revision,
@@ -193,6 +199,8 @@ def apply_revisions(
         trade.attributes = json.loads(row["attributes"]) if row["attributes"] else None
         trade.adjustments = json.loads(row["adjustments"]) if row["adjustments"] else None
         trade.seq = row["seq"] if row["seq"] is not None else trade.seq
+        for name in PARTIES:
+            setattr(trade, name, row[name])
         trade.status, trade.hold_reason = row["status"], row["hold_reason"]
         outcome.amended += 1
         if trade.status == TradeStatus.HELD.value:

@@ -4,7 +4,9 @@ Everything here returns ``pl.Expr`` or ``LazyFrame``; nothing collects or does I
 A row's reason is the first failing check in ``_checks`` order; a valid row has none.
 Numbers are parsed from text with strict casts (``1.9`` is never ``1``; ``1.9x`` is a
 ``bad_type``); a typed column (Parquet, Arrow) is used as it is when its type fits.
-Codes (commodity, unit, currency, action, grade) are matched exactly.
+Codes (commodity, unit, currency, action, grade) are matched exactly; participant codes
+(buyer, seller) are kept as sent. ``affiliated`` is a boolean: ``true`` or ``false`` (any
+case), ``1`` or ``0``, or a typed boolean or integer column.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import polars as pl
 
 from core.fields import (
     ACTIONS,
+    AFFILIATED_FIELD,
     ALL_FIELDS,
     MAX_QUANTITY,
     MAX_TEXT_LENGTH,
     NUMERIC_QUALITY_FIELDS,
+    PARTICIPANT_FIELDS,
     REQUIRED_FIELDS,
     Reason,
 )
@@ -29,7 +33,7 @@ ROW = "row"
 REJECT_CODE = "reject_code"
 REJECT_FIELD = "reject_field"
 REJECT_MESSAGE = "reject_message"
-TEXT_FIELDS = ("trade_id", "commodity", "currency", "unit", "grade", "action")
+TEXT_FIELDS = ("trade_id", "commodity", "currency", "unit", "grade", "action", *PARTICIPANT_FIELDS)
 FLOAT_FIELDS = ("price", "quantity", *NUMERIC_QUALITY_FIELDS)
 # chrono's ISO 8601 / RFC 3339 form: date, T (or space), time, optional fraction, and an
 # offset that is required (Z, +08:00 or +0800).
@@ -43,6 +47,7 @@ _PER_MS = {"ms": 1, "us": 1_000, "ns": 1_000_000}
 _MIN_DAY, _MAX_DAY = -719_162, 2_932_896
 # A text starting with one of these is run as a formula by a spreadsheet that opens it.
 _FORMULA_START = r"^[=+\-@\t\r]"
+_TRUE, _FALSE = ("true", "1"), ("false", "0")
 
 
 def raw_frame(lf: pl.LazyFrame, row_offset: int = 1) -> pl.LazyFrame:
@@ -75,9 +80,24 @@ def _has_wrong_type(name: str, dtype: pl.DataType) -> bool:
         return True
     if name in TEXT_FIELDS and (dtype.is_float() or dtype.is_temporal()):
         return True  # e.g. an identifier stored as a float has lost digits
+    if name == AFFILIATED_FIELD:
+        return not (dtype in (pl.Boolean, pl.String, pl.Null) or dtype.is_integer())
     return name == "traded_at" and not (
         dtype in (pl.String, pl.Null) or dtype.is_integer() or isinstance(dtype, pl.Datetime)
     )
+
+
+def _expected(name: str) -> str:
+    """What a value of the field must be, as a rejection says it."""
+    if name == "traded_at":
+        return "an ISO-8601 time with an offset (or Z), or epoch milliseconds"
+    if name in FLOAT_FIELDS:
+        return "a number"
+    if name == "seq":
+        return "an integer"
+    if name == AFFILIATED_FIELD:
+        return "a boolean: true or false (or 1 or 0)"
+    return "text"
 
 
 def wrong_type_column(name: str) -> str:
@@ -107,6 +127,17 @@ def _parse_int(name: str, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
         return pl.col(name).cast(pl.Int64, strict=False)  # "1.5", "1e3", " 7" are not integers
     return pl.lit(None, dtype=pl.Int64)
+
+
+def _parse_bool(name: str, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Boolean:
+        return pl.col(name)
+    if dtype == pl.String:
+        text = pl.col(name).str.to_lowercase()
+        return pl.when(text.is_in(_TRUE)).then(True).when(text.is_in(_FALSE)).then(False)
+    if dtype.is_integer():
+        return pl.when(pl.col(name) == 1).then(True).when(pl.col(name) == 0).then(False)
+    return pl.lit(None, dtype=pl.Boolean)
 
 
 def _parse_instant(name: str, dtype: pl.DataType) -> pl.Expr:
@@ -139,6 +170,8 @@ def _typed_dtype(name: str) -> pl.DataType:
         return _UTC
     if name in FLOAT_FIELDS:
         return pl.Float64()
+    if name == AFFILIATED_FIELD:
+        return pl.Boolean()
     return pl.Int64() if name == "seq" else pl.String()
 
 
@@ -170,6 +203,8 @@ def parsed_frame(raw: pl.LazyFrame, present: set[str]) -> pl.LazyFrame:
             typed.append(_parse_float(name, dtype).alias(name))
         elif name == "seq":
             typed.append(_parse_int(name, dtype).alias(name))
+        elif name == AFFILIATED_FIELD:
+            typed.append(_parse_bool(name, dtype).alias(name))
         else:  # an empty text is an absent value (a CSV writer may quote it: "")
             text = _as_text(name, dtype)
             typed.append(pl.when(text != "").then(text).alias(name))
@@ -208,7 +243,7 @@ def _checks(
                     name,
                     Reason.BAD_TYPE,
                     pl.col(wrong_type_column(name)),
-                    f"{name} has a value of the wrong type",
+                    f"{name} has a value of the wrong type: it must be {_expected(name)}",
                     name in ("trade_id", "action", "seq"),
                 )
             )
@@ -226,30 +261,26 @@ def _checks(
         bad = bad | raw.str.contains(_FORMULA_START)
         if name == "grade":  # kept in JSON as it is: no quotes, backslashes or controls
             bad = bad | raw.str.contains(r'["\\\x00-\x1f]')
-        checks.append(
-            (
-                name,
-                Reason.BAD_TEXT,
-                bad,
-                f"{name} has a NUL byte, surrounding spaces, a leading = + - or @, or more"
-                f" than {MAX_TEXT_LENGTH} characters",
-                name in ("trade_id", "action"),
-            )
+        message = (
+            f"{name} has a NUL byte, surrounding spaces, a leading = + - or @, or more"
+            f" than {MAX_TEXT_LENGTH} characters"
         )
-    for name in ("traded_at", *FLOAT_FIELDS, "seq"):
+        if name in PARTICIPANT_FIELDS:  # one participant, one code: " A1" is not "A1"
+            bad = bad | raw.str.contains(r"^\s|\s$|[\x00-\x1f\x7f-\x9f]")
+            message = (
+                f"{name} must be a participant code of 1 to {MAX_TEXT_LENGTH} characters"
+                " without control characters, surrounding spaces or a leading = + - or @"
+            )
+        checks.append((name, Reason.BAD_TEXT, bad, message, name in ("trade_id", "action")))
+    for name in ("traded_at", *FLOAT_FIELDS, "seq", AFFILIATED_FIELD):
         if name not in present:
             continue
-        what = "a number"
-        if name == "traded_at":
-            what = "an ISO-8601 time with an offset (or Z), or epoch milliseconds"
-        elif name == "seq":
-            what = "an integer"
         checks.append(
             (
                 name,
                 Reason.BAD_TYPE,
                 ~_missing(name) & pl.col(name).is_null(),
-                f"{name} is not {what}",
+                f"{name} is not {_expected(name)}",
                 name == "seq",
             )
         )

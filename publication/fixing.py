@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 from core.calendar import Calendar
 from core.errors import InvalidRange
 from core.faults import fault_point
-from core.methodology import load_methodology, segments, superseded_by
+from core.methodology import load_methodology, replaced, segments
 from core.settings import get_settings
 from index.computation import Computation, assess_days, index_value_rows
 from index.normalising_constant import save_constants
 from publication.correction import Cause, CorrectionNotice, record_corrections
 from publication.ohlc import close_days, withdraw_days
+from publication.review import thresholds_of
 from publication.vintage import (
     Forced,
     PublishCounts,
@@ -78,17 +79,26 @@ def rules_at(calendar: Calendar, now: dt.datetime, forced: Forced | None = None)
     window = methodology.publication.correction_window_days
     return Restating(
         methodology.version,
-        superseded_by(methodology),
+        replaced(methodology),
         calendar.publication_days_before(calendar.local_date(now), window),
         forced,
         segments(methodology),
     )
 
 
-def _publish(session, rules, model, rows, now, status, before: PublishCounts):
+def _publish(session, rules, model, rows, now, status, before: PublishCounts, methodology):
     """Publish ``rows`` as vintages; the counts keep the withdrawals already made."""
     key = KEYS[model]
-    counts = publish_vintages(session, model, key, rows, now=now, rules=rules, status=status)
+    counts = publish_vintages(
+        session,
+        model,
+        key,
+        rows,
+        now=now,
+        rules=rules,
+        status=status,
+        review=thresholds_of(methodology),
+    )
     return before.merged(counts)
 
 
@@ -113,7 +123,14 @@ def publish_assessments(
         report.fallbacks[name] = report.fallbacks.get(name, 0) + count
     rules = rules or Restating(computation.methodology.version)
     report.assessments = _publish(
-        session, rules, models.Assessment, assessed.rows, now, status, report.assessments
+        session,
+        rules,
+        models.Assessment,
+        assessed.rows,
+        now,
+        status,
+        report.assessments,
+        computation.methodology,
     )
 
 
@@ -145,7 +162,14 @@ def publish_index_values(
     report.skipped.update(computed.skipped)
     rules = rules or Restating(computation.methodology.version)
     report.index_values = _publish(
-        session, rules, models.IndexValue, computed.rows, now, status, report.index_values
+        session,
+        rules,
+        models.IndexValue,
+        computed.rows,
+        now,
+        status,
+        report.index_values,
+        computation.methodology,
     )
     _record_starts(session, computed.started, computed.rows)
     if only_day is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from store.models import WITHDRAWN, IndexDailyOHLC, IntradayIndexValue
@@ -35,7 +35,7 @@ def close_days(session: Session, rows: list[dict], now: dt.datetime) -> None:
             select(IndexDailyOHLC).where(IndexDailyOHLC.date >= first, IndexDailyOHLC.date <= last)
         )
     }
-    inserts = []
+    inserts, updates = [], []
     for row in rows:
         key = (row["index_id"], row["date"])
         observed = ticks.get(key, [])
@@ -52,11 +52,18 @@ def close_days(session: Session, rows: list[dict], now: dt.datetime) -> None:
         if current is None:
             inserts.append({"index_id": key[0], "date": key[1], "updated_at": now, **values})
         elif any(getattr(current, k) != v for k, v in values.items()):
-            session.execute(
-                update(IndexDailyOHLC)
-                .where(IndexDailyOHLC.id == current.id)
-                .values(updated_at=now, **values)
-            )
+            updates.append({"row_id": current.id, "updated_at": now, **values})
+    if updates:
+        table = IndexDailyOHLC.__table__
+        names = [name for name in updates[0] if name != "row_id"]
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values({name: bindparam(name) for name in names}),
+            updates,
+        )
+        for current in existing.values():  # their rows changed beneath them
+            session.expire(current)
     if inserts:
         session.execute(IndexDailyOHLC.__table__.insert(), inserts)
 

@@ -1,174 +1,37 @@
 """The annual rebalance: announce next year's composite weights, then apply them.
 
-:func:`announce` computes the weights effective in ``year`` from the year of trades before
-the announcement date (2/3 traded-value share, 1/3 production-value share, then the caps
-and the floor) and stores them as an ``announced`` weight set. :func:`apply` makes an
-announced set the composite's and the sectors' constituent weights from its effective
-date; the normalising constants keep every index level continuous across the change.
+:func:`~publication.announcement.announce` computes the weights effective in ``year`` from
+the data year before the announcement date (2/3 traded-value share, 1/3 production-value
+share, then the caps and the floor, new commodities phased in) and stores them as an
+``announced`` weight set. :func:`apply` makes an announced set, exactly as announced, the
+composite's constituent weights (and, rescaled to sum to 1, each sector's) from its
+effective date; the normalising constants keep every index level continuous across the
+change.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.calendar import Calendar
-from core.catalogue import Catalogue, load_catalogue
-from core.errors import InvalidInput, RebalanceError
-from core.settings import get_settings
+from core.methodology import segments
 from index.computation import Computation
 from index.normalising_constant import save_constants
-from index.weights import capped_weights, target_weights
+from publication.announcement import RebalanceReport, announce, announce_once
 from publication.correction import Cause, record_corrections
 from publication.fixing import ComputeReport, default_calendar, publish_index_values
 from publication.ohlc import close_days
+from publication.vintage import bump_publication_version
 from store import models
 from store.ledger import journal_computation
 from store.models import FIXED, WeightSet, WeightSetMember
 
+__all__ = ["RebalanceReport", "announce", "announce_once", "apply", "republish"]
 
-@dataclass
-class RebalanceReport:
-    effective_from: dt.date
-    status: str
-    weights: dict[str, float] = field(default_factory=dict)
-    constants: dict[str, float] = field(default_factory=dict)
-    restated_from: dt.date | None = None
-    message: str = ""
-
-
-def _traded_values(session: Session, begin: dt.datetime, end: dt.datetime) -> dict[int, float]:
-    """Σ price × quantity of every active trade traded in ``[begin, end)``."""
-    rows = session.execute(
-        select(models.Trade.commodity_id, func.sum(models.Trade.price * models.Trade.quantity))
-        .where(
-            models.Trade.status == "active",
-            models.Trade.traded_at >= begin,
-            models.Trade.traded_at < end,
-        )
-        .group_by(models.Trade.commodity_id)
-    ).all()
-    return {commodity_id: float(value or 0.0) for commodity_id, value in rows}
-
-
-def announce(
-    session: Session,
-    year: int,
-    now: dt.datetime,
-    *,
-    calendar: Calendar | None = None,
-    catalogue: Catalogue | None = None,
-) -> RebalanceReport:
-    """Compute and store (status ``announced``) the composite weights effective in ``year``.
-
-    Traded value is taken over the year before the announcement date (the methodology's
-    month-day in ``year - 1``), converted to CNY at the methodology's rates; production
-    value comes from the methodology. Announcing again before the effective date replaces
-    the announced set; once it is effective it cannot change.
-    """
-    calendar = calendar or default_calendar()
-    methodology = calendar.methodology
-    rules = methodology.rebalance
-    catalogue = catalogue or load_catalogue(get_settings().catalogue_path)
-    effective = rules.effective_date(year)
-    begin, end = calendar.data_year(year)
-    if now.tzinfo is None:
-        raise InvalidInput("now", "must be timezone-aware")
-    today = calendar.local_date(now)
-    if today >= effective:
-        raise RebalanceError(
-            f"weights effective {effective} can no longer be announced on {today}; "
-            "announce the next year's instead",
-            year=year,
-        )
-    existing = session.scalar(select(WeightSet).where(WeightSet.effective_from == effective))
-    if existing is not None and existing.status != "announced":
-        raise RebalanceError(
-            f"the weight set effective {effective} is already {existing.status}", year=year
-        )
-
-    commodities = session.scalars(select(models.Commodity).order_by(models.Commodity.id)).all()
-    listed = {c.code for c in catalogue.commodities}
-    parameters = methodology.commodities
-    missing = [
-        c.code
-        for c in commodities
-        if c.code not in listed or not getattr(parameters.get(c.code), "production_value", 0)
-    ]
-    if missing:
-        raise InvalidInput(
-            "production_value",
-            f"methodology {methodology.version} gives none for {sorted(missing)}",
-        )
-    unpriced = sorted({c.currency for c in commodities} - set(rules.fx_to_cny))
-    if unpriced:
-        raise InvalidInput("fx_to_cny", f"the methodology has no rate for {unpriced}")
-    traded = _traded_values(session, begin, end)
-    traded_cny = np.array(
-        [traded.get(c.id, 0.0) * rules.fx_to_cny[c.currency] for c in commodities]
-    )
-    production = np.array([parameters[c.code].production_value for c in commodities])
-    traded_shares, production_shares, targets = target_weights(
-        traded_cny, production, rules.traded_share
-    )
-    weights = capped_weights(
-        targets,
-        [c.sector for c in commodities],
-        commodity_cap=rules.commodity_cap,
-        sector_cap=rules.sector_cap,
-        floor=rules.floor,
-    )
-
-    if existing is not None:
-        for member in session.scalars(
-            select(WeightSetMember).where(WeightSetMember.weight_set_id == existing.id)
-        ):
-            session.delete(member)
-        session.delete(existing)
-        session.flush()
-    weight_set = WeightSet(
-        effective_from=effective,
-        status="announced",
-        methodology_version=methodology.version,
-        data_from=calendar.local_date(begin),
-        data_to=calendar.local_date(end) - dt.timedelta(days=1),
-        parameters={
-            "traded_value_share": rules.traded_value_share,
-            "production_value_share": rules.production_value_share,
-            "commodity_cap": rules.commodity_cap,
-            "sector_cap": rules.sector_cap,
-            "floor": rules.floor,
-            "fx_to_cny": dict(rules.fx_to_cny),
-        },
-        announced_at=now,
-    )
-    session.add(weight_set)
-    session.flush()
-    for i, commodity in enumerate(commodities):
-        session.add(
-            WeightSetMember(
-                weight_set_id=weight_set.id,
-                commodity_id=commodity.id,
-                traded_value=float(traded_cny[i]),
-                production_value=float(production[i]),
-                traded_share=float(traded_shares[i]),
-                production_share=float(production_shares[i]),
-                target=float(targets[i]),
-                weight=float(weights[i]),
-            )
-        )
-    session.flush()
-    return RebalanceReport(
-        effective_from=effective,
-        status="announced",
-        weights={c.code: float(weights[i]) for i, c in enumerate(commodities)},
-        message=f"weights effective {effective} announced from trades {weight_set.data_from}.."
-        f"{weight_set.data_to}",
-    )
+CAPS = ("commodity_cap", "sector_cap", "floor")
 
 
 def apply(
@@ -179,8 +42,9 @@ def apply(
     calendar: Calendar | None = None,
 ) -> RebalanceReport:
     """Make the announced weight set effective on or before ``effective_date`` the weights
-    of the composite and of every sector index (each sector reweights its members to sum
-    to 1). Index values already published from its effective date on are recomputed.
+    of the composite, exactly as announced, and of every sector index (each sector
+    reweights its members to sum to 1). Index values already published from its effective
+    date on are recomputed.
     """
     weight_set = session.scalar(
         select(WeightSet)
@@ -208,7 +72,7 @@ def apply(
         )
     ):
         members = _members(session, definition, weights, sector_of)
-        total = sum(weights[c] for c in members)
+        total = 1.0 if definition.kind == "composite" else sum(weights[c] for c in members)
         existing = {
             c.commodity_id: c
             for c in session.scalars(
@@ -227,11 +91,16 @@ def apply(
     weight_set.status = "effective"
     weight_set.applied_at = now
     session.flush()
+    bump_publication_version(session, now)
 
+    parameters = weight_set.parameters or {}
     report = RebalanceReport(
         effective_from=effective,
         status="effective",
         weights={codes[c]: w for c, w in weights.items()},
+        caps={
+            k: parameters[k] for k in ("commodity_cap", "sector_cap", "floor") if k in parameters
+        },
     )
     calendar = calendar or default_calendar()
     report.constants = _record_constants(session, effective, calendar.methodology.version, now)
@@ -249,11 +118,12 @@ def apply(
 
 def republish(session: Session, effective: dt.date, now: dt.datetime, calendar: Calendar) -> None:
     """Recompute every index under its new weights and publish its values from ``effective``
-    on, with a correction notice for each fixed value that changes."""
+    on, each under the version in force on its day, with a correction notice for each fixed
+    value that changes."""
     journal_computation(session, "reweight", effective, effective, now, calendar)
     rows = publish_index_values(
         session,
-        Computation.load(session, calendar),
+        Computation.load(session, calendar, segments(calendar.methodology)),
         effective,
         now,
         ComputeReport(start=effective, end=effective),

@@ -108,6 +108,50 @@ class SessionSlots(Slots):
         return f"every {self.interval.total_seconds():g}s during {hours} ({self.calendar.zone.key})"
 
 
+class FixingSlots(Slots):
+    """Each publication day's :meth:`Calendar.fixing_at` (its cut-off plus the reporting
+    grace of the version in force that day), or ``after`` it."""
+
+    def __init__(
+        self, calendar: Calendar, after: dt.timedelta = dt.timedelta(0), label: str = "fixing"
+    ) -> None:
+        self.calendar, self.after, self.label = calendar, after, label
+
+    def _slot(self, day: dt.date) -> dt.datetime | None:
+        if not self.calendar.is_publication_day(day):
+            return None
+        return self.calendar.fixing_at(day) + self.after
+
+    def first_at_or_after(self, instant: dt.datetime) -> dt.datetime | None:
+        day = (
+            self.calendar.local_date(instant)
+            - dt.timedelta(days=1)
+            - dt.timedelta(days=self.after.days)
+        )
+        for _ in range(SEARCH_LIMIT_DAYS):
+            slot = self._slot(day)
+            if slot is not None and slot >= instant:
+                return slot
+            day += dt.timedelta(days=1)
+        return None
+
+    def last_at_or_before(self, instant: dt.datetime) -> dt.datetime | None:
+        day = self.calendar.local_date(instant)
+        for _ in range(SEARCH_LIMIT_DAYS):
+            slot = self._slot(day)
+            if slot is not None and slot <= instant:
+                return slot
+            day -= dt.timedelta(days=1)
+        return None
+
+    def __str__(self) -> str:
+        after = f" + {self.after}" if self.after else ""
+        return (
+            f"{self.label} at each publication day's cut-off plus its reporting grace{after}"
+            f" ({self.calendar.zone.key})"
+        )
+
+
 class UnionSlots(Slots):
     """The slots of several schedules together."""
 
@@ -137,18 +181,16 @@ def intraday_slots(settings: Settings, calendar: Calendar) -> Slots:
 
 
 def fixing_slots(settings: Settings, calendar: Calendar) -> Slots:
-    """Each publication day's fixing instant (the calendar's ``fixing_at``)."""
-    return DailySlots(
-        calendar, _offset(calendar.fixing_time), calendar.is_publication_day, "fixing"
-    )
+    """Each publication day's fixing instant, under the version in force that day."""
+    return FixingSlots(calendar)
 
 
 def sweep_slots(settings: Settings, calendar: Calendar) -> Slots:
-    """After each fixing, and the next morning."""
-    after = _offset(calendar.fixing_time) + dt.timedelta(minutes=settings.sweep_delay_minutes)
+    """After each day's fixing (under the version in force that day), and the next morning."""
+    after = dt.timedelta(minutes=settings.sweep_delay_minutes)
     morning = dt.timedelta(days=1) + _offset(settings.sweep_morning_time)
     return UnionSlots(
-        DailySlots(calendar, after, calendar.is_publication_day, "after the fixing"),
+        FixingSlots(calendar, after, "after the fixing"),
         DailySlots(calendar, morning, calendar.is_publication_day, "the morning after"),
     )
 

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.methodology import Segments, load_methodology, superseded_by, version_on
+from publication.review import flag_moves
 from store import models
 from store.models import FIXED, PROVISIONAL, RESTATED, WITHDRAWN, PublicationState
 
@@ -151,6 +152,7 @@ def publish_vintages(
     now: dt.datetime,
     rules: Restating,
     status: str = "final",
+    review: dict[str, float | None] | None = None,
 ) -> PublishCounts:
     """Each row carries ``key_column``, ``date``, ``inputs_hash`` and the value columns.
 
@@ -223,6 +225,7 @@ def publish_vintages(
                 "superseded_at": None,
             }
         )
+    flag_moves(session, model, key_column, to_insert, now, review)
     _supersede(session, model, to_supersede, now)
     if to_insert:
         session.execute(model.__table__.insert(), to_insert)
@@ -263,14 +266,15 @@ def withdraw_vintages(
     if not current:
         return 0
     table = model.__table__
-    cleared = dict.fromkeys((*VALUE_COLUMNS[table.name], "rationale")) | {"inputs_hash": WITHDRAWN}
+    cleared = dict.fromkeys((*VALUE_COLUMNS[table.name], "rationale", "flags"))
+    cleared |= {"inputs_hash": WITHDRAWN}
     rows = [
         {c.key: getattr(v, c.key) for c in table.columns if c.key not in VINTAGE_COLUMNS}
         | cleared
         | {
             "status": WITHDRAWN,
             "vintage": v.vintage + 1,
-            "methodology_version": rules.version,
+            "methodology_version": rules.version_on(v.date),
             "published_at": now,
             "superseded_at": None,
         }

@@ -1,6 +1,8 @@
 """Scheduled jobs: each publication event of :mod:`publication.schedule` with its body. Each
 body is thin (the session is open, call the service). The runner (:mod:`scheduler.runner`)
-wraps every slot in the exactly-once fence of :mod:`scheduler.runs`.
+wraps every slot in the exactly-once fence of :mod:`scheduler.runs`. The fixing, and the
+sweep after it, run at each day's own fixing instant: the cut-off plus the reporting grace
+of the version in force that day.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from core.errors import FixingTooEarly
 from core.settings import Settings
 from publication.fixing import compute
 from publication.intraday import publish_provisional
-from publication.rebalance import announce, apply
+from publication.rebalance import announce_once, apply
 from publication.restatement import sweep
 from publication.schedule import EVENTS, Event
 
@@ -74,7 +76,15 @@ def intraday(session: Session, ctx: JobContext) -> dict[str, Any]:
 
 
 def fixing(session: Session, ctx: JobContext) -> dict[str, Any]:
-    """Assess the slot's publication day and publish every index as final."""
+    """Assess the slot's publication day and publish every index as final, once the
+    reporting grace after its cut-off has passed."""
+    due = ctx.calendar.fixing_at(ctx.day)
+    if ctx.now < due:
+        raise FixingTooEarly(
+            f"the fixing of {ctx.day} is due at {due.isoformat()} (the cut-off and the"
+            f" reporting grace); it ran at {ctx.now.isoformat()}",
+            day=ctx.day.isoformat(),
+        )
     report = compute(session, ctx.day, ctx.day, now=ctx.now, calendar=ctx.calendar)
     if ctx.day in report.pending_days:
         # Run before the day's window closed (a clock behind): fail, so a retry fixes it.
@@ -112,7 +122,7 @@ def restatement_sweep(session: Session, ctx: JobContext) -> dict[str, Any]:
 
 def rebalance_announce(session: Session, ctx: JobContext) -> dict[str, Any]:
     """Compute next year's weights and publish them as announced."""
-    return _summary(announce(session, ctx.day.year + 1, ctx.now, calendar=ctx.calendar))
+    return _summary(announce_once(session, ctx.day.year + 1, ctx.now, calendar=ctx.calendar))
 
 
 def rebalance_apply(session: Session, ctx: JobContext) -> dict[str, Any]:

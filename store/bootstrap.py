@@ -10,7 +10,13 @@ from sqlalchemy import Engine
 from core.catalogue import Catalogue
 from core.methodology import Methodology, in_force, registry
 from store.db import session_scope
-from store.methodology_versions import load_versions, published_from, record_own, record_shipped
+from store.methodology_versions import (
+    hold_conflicting_shipped,
+    load_versions,
+    published_from,
+    record_own,
+    record_shipped,
+)
 from store.migrate import upgrade
 from store.operator_log import note_calendar_overrides
 from store.reference import sync_catalogue
@@ -37,6 +43,8 @@ def prepare_database(
         with session_scope(engine) as session:
             record_shipped(session)
             load_versions(session)
+            if methodology is None:
+                hold_conflicting_shipped(session, catalogue)
             sync_catalogue(session, catalogue, methodology or in_force())
             if methodology is not None and methodology.version not in registry.registered():
                 published = published_from(session, methodology.effective_from)

@@ -11,15 +11,20 @@ it exists to restate. Adopted versions carry their document, who adopted them an
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.errors import AdoptionRefused
+from core.catalogue import Catalogue
+from core.errors import AdoptionRefused, ReferenceDataConflict
 from core.methodology import Methodology, Version, registry
 from store import models
 from store.models import FIXED, HELD, IN_FORCE, MethodologyVersion
+from store.reference_guard import check_catalogue
+
+log = logging.getLogger("bcpi.methodology")
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,33 @@ def load_versions(session: Session) -> None:
     ):
         registry.register(Version.of(document, "adopted", f"version {version}"))
     registry.hold(set(held))
+
+
+def hold_conflicting_shipped(session: Session, catalogue: Catalogue) -> None:
+    """Hold each shipped version in force today whose reference data (an index's base,
+    a commodity's base-date weight) would contradict what published values rest on, as a
+    deployment that runs its own version finds when a release ships one for the standard
+    catalogue: the deployment goes on under the version before it, and
+    ``bcpi methodology list`` shows the shipped one held until an operator adopts it."""
+    while True:
+        current = registry.in_force()
+        row = session.get(MethodologyVersion, current.version)
+        if row is None or row.source != "shipped" or row.state != IN_FORCE or current.change:
+            return
+        try:
+            check_catalogue(session, catalogue, current)
+        except ReferenceDataConflict as conflict:
+            log.warning(
+                "methodology %s held: %s; adopt it with `bcpi methodology adopt` once the "
+                "reference data agree",
+                current.version,
+                conflict,
+            )
+            row.state = HELD
+            session.flush()
+            load_versions(session)
+        else:
+            return
 
 
 def record_own(session: Session, own: Methodology, now: dt.datetime | None = None) -> None:

@@ -35,7 +35,12 @@ TRADE_COLUMNS: tuple[str, ...] = (
     "status",
     "hold_reason",
     "revision",
+    "received_at",
+    "buyer",
+    "seller",
+    "affiliated",
 )
+INSTANT_COLUMNS = ("traded_at", "received_at")
 TRADE_KEY = ("exchange_id", "trade_id")
 # SQLAlchemy's SQLite DateTime storage format (UTC wall time), so ORM reads agree.
 _SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S%.6f"
@@ -54,10 +59,13 @@ def insert_ignoring_conflicts(
 
 
 def _driver_rows(frame: pl.DataFrame, instant_format: str) -> pl.DataFrame:
-    """``frame`` with ``TRADE_COLUMNS`` in order, instants as the driver's text."""
+    """``frame`` with ``TRADE_COLUMNS`` in order, instants as the driver's text; an
+    optional column the frame lacks is null."""
+    missing = [c for c in TRADE_COLUMNS if c not in frame.columns]
+    frame = frame.with_columns(pl.lit(None).alias(c) for c in missing)
     return frame.select(
         pl.col(c).dt.convert_time_zone("UTC").dt.strftime(instant_format)
-        if c == "traded_at"
+        if c in INSTANT_COLUMNS and c not in missing
         else pl.col(c)
         for c in TRADE_COLUMNS
     )

@@ -4,6 +4,7 @@ production value, price band, normalisation)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import tomllib
 
@@ -11,11 +12,15 @@ from core.catalogue import Catalogue
 from core.methodology import Methodology, in_force
 
 VALUE_FIELDS = ("weight", "production_value", "price_band", "normalisation", "joins_on")
+WORLD_DAY = dt.date(2026, 11, 30)
+"""The test worlds' rules by default: the version in force on this day (2025.2), whose
+days the worlds' dates fall on."""
 
 
 def split_world(text: str, base: Methodology | None = None) -> tuple[Catalogue, Methodology]:
     """``text`` is a catalogue that also carries ``[index_family]`` and each commodity's
-    value fields; returns the catalogue and ``base`` (default: the version in force) with
+    value fields; returns the catalogue and ``base`` (default: the version in force on
+    :data:`WORLD_DAY`) with
     those values in place of its own, as a version of its own (named after its content)."""
     data = tomllib.loads(text)
     family = data.pop("index_family", None)
@@ -25,7 +30,7 @@ def split_world(text: str, base: Methodology | None = None) -> tuple[Catalogue, 
             name: commodity.pop(name) for name in VALUE_FIELDS if name in commodity
         }
     catalogue = Catalogue.model_validate(data)
-    methodology = (base or in_force()).model_dump()
+    methodology = (base or in_force(WORLD_DAY)).model_dump()
     methodology["commodities"] = parameters
     if family is not None:
         methodology["index_family"] = family

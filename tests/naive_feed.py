@@ -14,12 +14,16 @@ stated here:
 - ``traded_at`` is epoch milliseconds (an integer) or RFC 3339: ``YYYY-MM-DD``, ``T`` (or
   ``t`` or a space), ``HH:MM:SS``, an optional fraction (digits past microseconds dropped)
   and ``Z`` or an offset ``±HH:MM`` / ``±HHMM``; years 1 to 9999.
+- ``affiliated`` is ``true`` or ``false`` in any case, or ``1`` or ``0``; ``buyer`` and
+  ``seller`` are text.
 - Checks (a row fails each one whose inputs it has and that does not hold): required fields
   present; text without NUL, at most 64 characters, no spreadsheet formula start (``= + -
-  @`` tab, CR), and a ``trade_id`` without surrounding white space; numbers that parse and
-  are finite; a known action (absent: ``new``), commodity, unit and currency of the
-  commodity; a wet unit needs ``moisture_pct``; price and quantity > 0; normalised quantity
-  at most 10¹²; quality attributes within the commodity's ranges and differential tables;
+  @`` tab, CR), a ``trade_id`` without surrounding white space, and ``buyer`` and
+  ``seller`` without surrounding white space or any control character; numbers that parse
+  and are finite; ``affiliated`` a boolean; a known action (absent: ``new``), commodity,
+  unit and currency of the commodity; a wet unit needs ``moisture_pct``; price and
+  quantity > 0; normalised quantity at most 10¹²; quality attributes within the
+  commodity's ranges and differential tables;
   normalised price within the commodity's band; not after now + tolerance; not before the
   commodity's listing date (Beijing calendar day). A cancel is checked only for its
   identity (trade_id, action, seq).
@@ -42,6 +46,7 @@ import datetime as dt
 import json
 import math
 import re
+import unicodedata
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,8 +63,9 @@ NUMERIC_QUALITY = (
     "thickness_mm",
 )
 NUMBERS = ("price", "quantity", *NUMERIC_QUALITY)
-TEXTS = ("trade_id", "commodity", "currency", "unit", "grade", "action")
-FIELDS = (*REQUIRED, "seq", "action", *NUMERIC_QUALITY, "grade")
+PARTICIPANTS = ("buyer", "seller")
+TEXTS = ("trade_id", "commodity", "currency", "unit", "grade", "action", *PARTICIPANTS)
+FIELDS = (*REQUIRED, "seq", "action", *NUMERIC_QUALITY, "grade", *PARTICIPANTS, "affiliated")
 WHITE_SPACE = set(
     "\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
     + "".join(chr(c) for c in range(0x2000, 0x200B))
@@ -166,6 +172,11 @@ def parse_integer(text: str | None) -> int | None:
     return value if -(2**63) <= value < 2**63 else None
 
 
+def parse_boolean(text: str | None) -> bool | None:
+    lowered = None if text is None else text.lower()
+    return {"true": True, "1": True, "false": False, "0": False}.get(lowered)
+
+
 EARLIEST = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=dt.UTC)
 
@@ -223,7 +234,10 @@ class Checked:
 def _bad_text(name: str, text: str) -> bool:
     if "\x00" in text or len(text) > MAX_TEXT or text[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return True
-    return name == "trade_id" and (text[0] in WHITE_SPACE or text[-1] in WHITE_SPACE)
+    if name in PARTICIPANTS and any(unicodedata.category(ch) == "Cc" for ch in text):
+        return True
+    edges = text[0] in WHITE_SPACE or text[-1] in WHITE_SPACE
+    return name in ("trade_id", *PARTICIPANTS) and edges
 
 
 def check_rows(
@@ -256,6 +270,7 @@ def check_rows(
         parsed = {name: parse_number(text[name]) for name in NUMBERS}
         parsed["traded_at"] = parse_instant(text["traded_at"])
         parsed["seq"] = parse_integer(text["seq"])
+        parsed["affiliated"] = parse_boolean(text["affiliated"])
         parsed.update({name: text[name] for name in TEXTS}, action=action)
         checked.parsed = parsed
 
@@ -266,7 +281,7 @@ def check_rows(
             checked_here = name in present and (name in ("trade_id", "action") or not cancel)
             if checked_here and text[name] is not None and _bad_text(name, text[name]):
                 fail((name, "bad_text"))
-        for name in ("traded_at", *NUMBERS, "seq"):
+        for name in ("traded_at", *NUMBERS, "seq", "affiliated"):
             unread = text[name] is not None and parsed[name] is None
             if name in present and unread and (name == "seq" or not cancel):
                 fail((name, "bad_type"))

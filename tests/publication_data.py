@@ -49,7 +49,9 @@ def commodity_id(session, code: str) -> int:
     return session.scalar(select(models.Commodity.id).where(models.Commodity.code == code))
 
 
-def publish_index(engine, code: str, values: dict[dt.date, float], *, now, status="final"):
+def publish_index(
+    engine, code: str, values: dict[dt.date, float], *, now, status="final", version=None
+):
     with session_scope(engine) as session:
         key = index_id(session, code)
         rows = [
@@ -68,7 +70,7 @@ def publish_index(engine, code: str, values: dict[dt.date, float], *, now, statu
             "index_id",
             rows,
             now=now,
-            rules=Restating(in_force().version),
+            rules=Restating(version or in_force().version),
             status=status,
         )
 

@@ -108,7 +108,9 @@ def test_range_order_and_limit(client):
     desc = _json_points(client, "/v1/indices/BCPI/series", start=start, end=end, order="desc")
     assert desc == asc[::-1]
     latest = _json_points(client, "/v1/indices/BCPI/series", order="desc", limit=1)
-    assert latest == [{"date": DAYS[-1].isoformat(), "value": VALUES[DAYS[-1]], "status": "final"}]
+    assert latest == [
+        {"date": DAYS[-1].isoformat(), "value": VALUES[DAYS[-1]], "status": "final", "flags": []}
+    ]
     first_three = _json_points(client, "/v1/indices/BCPI/series", limit=3)
     assert [p["date"] for p in first_three] == [d.isoformat() for d in DAYS[:3]]
 
@@ -163,21 +165,40 @@ def _frame(client, fmt, how):
     content = answer.content
     if fmt == "csv":
         assert answer.headers["content-type"].startswith("text/csv")
-        schema = {"date": pl.Date, "value": pl.Float64, "status": pl.String}
-        return pl.read_csv(io.BytesIO(content), schema=schema)
+        schema = {"date": pl.Date, "value": pl.Float64, "status": pl.String, "flags": pl.String}
+        frame = pl.read_csv(io.BytesIO(content), schema=schema)
+        return frame.with_columns(  # CSV carries the flags as text: none is an empty cell
+            pl.col("flags")
+            .fill_null("")
+            .str.split(" ")
+            .list.eval(pl.element().filter(pl.element() != ""))
+        )
     if fmt == "parquet":
         assert answer.headers["content-type"] == "application/vnd.apache.parquet"
         return pl.read_parquet(io.BytesIO(content))
     if fmt == "arrow":
         assert answer.headers["content-type"] == "application/vnd.apache.arrow.stream"
         return pl.read_ipc_stream(io.BytesIO(content))
-    return pl.DataFrame(answer.json()["points"]).with_columns(pl.col("date").str.to_date())
+    return pl.DataFrame(answer.json()["points"]).with_columns(
+        pl.col("date").str.to_date(), pl.col("flags").cast(pl.List(pl.String))
+    )
 
 
 def test_every_format_round_trips_into_polars_with_identical_values(client):
+    # The test values never move by 10% from one day to the next: no value is flagged.
     expected = pl.DataFrame(
-        {"date": list(VALUES), "value": list(VALUES.values()), "status": ["final"] * len(VALUES)},
-        schema={"date": pl.Date, "value": pl.Float64, "status": pl.String},
+        {
+            "date": list(VALUES),
+            "value": list(VALUES.values()),
+            "status": ["final"] * len(VALUES),
+            "flags": [[]] * len(VALUES),
+        },
+        schema={
+            "date": pl.Date,
+            "value": pl.Float64,
+            "status": pl.String,
+            "flags": pl.List(pl.String),
+        },
     )
     for fmt, how in itertools.product(["json", "csv", "parquet", "arrow"], ["query", "accept"]):
         frame = _frame(client, fmt, how)
@@ -207,9 +228,9 @@ def test_assessment_series_carries_trades_volume_range_and_fallback(client):
 def test_csv_text_cells_cannot_run_as_spreadsheet_formulas(client):
     answer = client.get("/v1/assessments/COTTON/series", params={"format": "csv"})
     lines = answer.text.splitlines()
-    assert lines[0] == "date,value,status,trades,volume,high,low,fallback"
+    assert lines[0] == "date,value,status,trades,volume,high,low,fallback,flags"
     row = lines[1 + 7]
-    assert row.endswith(",'=HYPERLINK(evil)")
+    assert row.endswith(",'=HYPERLINK(evil),")  # the last cell: no flags
     assert not any(cell.startswith(("=", "+", "@")) for line in lines for cell in line.split(","))
     # A negative number is a number, not a formula: it stays as it is.
     change = client.get(
@@ -227,10 +248,11 @@ def test_as_of_answers_what_was_published_then(client, engine):
     before = _json_points(client, url, start=day, as_of=(later - dt.timedelta(seconds=1)))
     at = _json_points(client, url, start=day, as_of=later.isoformat())
     now = _json_points(client, url, start=day)
-    assert before == [{"date": day.isoformat(), "value": VALUES[day], "status": "final"}]
-    assert (
-        at == now == [{"date": day.isoformat(), "value": VALUES[day] + 5.0, "status": "restated"}]
-    )
+    assert before == [
+        {"date": day.isoformat(), "value": VALUES[day], "status": "final", "flags": []}
+    ]
+    restated = {"date": day.isoformat(), "value": VALUES[day] + 5.0, "status": "restated"}
+    assert at == now == [{**restated, "flags": []}]
     # Before the first publication nothing was known.
     assert _json_points(client, url, as_of=(T0 - dt.timedelta(seconds=1)).isoformat()) == []
     # A naive timestamp is read as UTC.
@@ -309,7 +331,9 @@ def test_a_withdrawn_date_leaves_every_series_and_the_latest_value(client, engin
     assert (latest["date"], latest["value"]) == (DAYS[-2].isoformat(), VALUES[DAYS[-2]])
 
     before = _json_points(client, url, start=gone[0], end=gone[0], as_of=T0.isoformat())
-    assert before == [{"date": gone[0].isoformat(), "value": VALUES[gone[0]], "status": "final"}]
+    assert before == [
+        {"date": gone[0].isoformat(), "value": VALUES[gone[0]], "status": "final", "flags": []}
+    ]
     listed = client.get("/v1/indices/BCPI/vintages", params={"date": gone[0].isoformat()})
     vintages = listed.json()["vintages"]
     assert [(v["vintage"], v["status"], v["value"]) for v in vintages] == [

@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 from cli.synthetic import generate
 from core.calendar import Calendar
 from core.errors import InvalidInput
-from core.methodology import CommodityRule, in_force
+from core.methodology import CommodityRule, load_methodology
 from index.assessment import KernelParameters, assess_windows, failed_tests
-from index.kernels.assessment import BELOW_MIN_LOT, OUTLIER, OUTSIDE_WINDOWS, USED
+from index.kernels.assessment import AFFILIATED, BELOW_MIN_LOT, OUTLIER, OUTSIDE_WINDOWS, USED
 from tests import naive
 
 REL = 1e-12
-VERDICTS = {USED: "used", BELOW_MIN_LOT: "min_lot", OUTLIER: "outlier"}
+VERDICTS = {USED: "used", BELOW_MIN_LOT: "min_lot", OUTLIER: "outlier", AFFILIATED: "affiliated"}
 
 
 def _rule(**overrides) -> CommodityRule:
@@ -62,6 +62,9 @@ def _compare(stats, expected: dict, trades) -> None:
         for name in ("volume", "vwap", "high", "low", "center", "top_share"):
             got = float(getattr(stats, name)[c, d])
             assert _close(got, ref[name]), (c, d, name, got, ref[name])
+        for name in ("top_participant_share",):
+            got = float(getattr(stats, name)[c, d])
+            assert _close(got, ref[name]), (c, d, name, got, ref[name])
         # The spread's absolute error is bounded relative to the price level.
         level = abs(ref["center"]) if ref["lot_trades"] else 0.0
         assert _close(float(stats.scale[c, d]), ref["scale"], abs_tol=REL * level), (c, d)
@@ -89,9 +92,22 @@ def _compare(stats, expected: dict, trades) -> None:
 _closes: list[list[int]] = []
 
 
-def _run(trades, closes, rules, **kwargs):
+def _participant_ids(participants, exchange):
+    """Dense ids per (role, exchange, code), -1 for none, as the caller of the kernel makes."""
+    ids: dict = {}
+    buyer, seller = [], []
+    for (b, s, _), e in zip(participants, exchange, strict=True):
+        buyer.append(-1 if b is None else ids.setdefault(("buyer", e, b), len(ids)))
+        seller.append(-1 if s is None else ids.setdefault(("seller", e, s), len(ids)))
+    return buyer, seller
+
+
+def _run(trades, closes, rules, participants=None, **kwargs):
     _closes[:] = [list(row) for row in closes]
     commodity, time, price, quantity, exchange = trades
+    if participants is not None:
+        buyer, seller = _participant_ids(participants, exchange)
+        kwargs |= {"buyer": buyer, "seller": seller, "affiliated": [a for *_, a in participants]}
     stats = assess_windows(
         commodity,
         time,
@@ -104,7 +120,14 @@ def _run(trades, closes, rules, **kwargs):
         **kwargs,
     )
     expected = naive.assess_all(
-        commodity, time, price, quantity, exchange, closes, [_as_dict(r) for r in rules]
+        commodity,
+        time,
+        price,
+        quantity,
+        exchange,
+        closes,
+        [_as_dict(r) for r in rules],
+        participants,
     )
     return stats, expected
 
@@ -139,20 +162,37 @@ rule = st.builds(
     min_exchanges=st.integers(1, 3),
     max_exchange_share=st.sampled_from([1.0, 0.8, 0.5]),
     exclusion=st.sampled_from(["sigma", "mad"]),
-    k=st.sampled_from([1.0, 2.0, 3.0]),
+    k=st.sampled_from([1.0, 2.0, 3.0, 4.0]),
+    scale_floor=st.sampled_from([0.0, 0.0, 0.01, 0.2]),
+    exclude_affiliated=st.booleans(),
+    max_participant_share=st.sampled_from([1.0, 0.5, 0.3]),
+)
+participant = st.tuples(
+    st.one_of(st.none(), st.sampled_from(["A", "B", "C"])),
+    st.one_of(st.none(), st.sampled_from(["A", "B", "D"])),
+    st.booleans(),
 )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
-@given(st.lists(trade, max_size=60), st.lists(rule, min_size=3, max_size=3))
-def test_kernel_matches_reference_on_random_trades(rows, rules):
+@given(
+    st.lists(st.tuples(trade, participant), max_size=60),
+    st.lists(rule, min_size=3, max_size=3),
+    st.booleans(),
+)
+def test_kernel_matches_reference_on_random_trades(pairs, rules, with_participants):
+    rows = [row for row, _ in pairs]
     trades = tuple(list(column) for column in zip(*rows, strict=True)) if rows else ([],) * 5
-    stats, expected = _run(trades, CLOSES, rules)
+    participants = [who for _, who in pairs] if with_participants else None
+    stats, expected = _run(trades, CLOSES, rules, participants)
     for (c, d), ref in expected.items():
         lo, hi = CLOSES[c][d], CLOSES[c][d + 1]
         ref["_prices"] = [
             p for cc, t, p, q, _ in rows if cc == c and lo < t <= hi and q >= rules[c].min_lot
         ]
+        if ref["lot_trades"] and ref["scale"] > 0:  # a spread at the floor's boundary
+            floor = rules[c].scale_floor * abs(ref["center"])
+            assume(abs(ref["scale"] - floor) > 1e-9 * max(abs(ref["center"]), 1e-300))
     assume(_unambiguous(expected, rules))
     _compare(stats, expected, trades)
 
@@ -287,8 +327,9 @@ def test_trusted_input_gives_the_same_numbers_without_the_checks():
     assert info.value.field == "trusted"
 
 
-def test_kernel_matches_reference_on_generated_feeds(tmp_path):
-    methodology = in_force()
+@pytest.mark.parametrize("version", ["2025.2", "2026.1"])
+def test_kernel_matches_reference_on_generated_feeds(tmp_path, version):
+    methodology = load_methodology(version)
     paths = generate(tmp_path, start=dt.date(2025, 1, 2), days=8, malformed_per_file=0)
     feed = pl.concat([pl.read_csv(p, infer_schema=False) for p in paths])
     codes = sorted(feed["commodity"].unique())
@@ -316,7 +357,9 @@ def test_kernel_matches_reference_on_generated_feeds(tmp_path):
     stats, expected = _run(trades, closes, rules)
     _compare(stats, expected, trades)
     assert stats.trades.sum() > 0.8 * len(time)  # the rules keep most synthetic trades
-    assert (stats.flags == OUTLIER).any() and (stats.flags == BELOW_MIN_LOT).any()
+    assert (stats.flags == BELOW_MIN_LOT).any()
+    if methodology.assessment.exclusion == "sigma":  # 2 SD excludes some ordinary trades
+        assert (stats.flags == OUTLIER).any()
 
 
 @pytest.mark.parametrize(

@@ -128,7 +128,7 @@ def test_a_trade_belongs_to_the_next_window_that_holds_it(calendar, local, day):
 
 
 def test_the_fixing_waits_for_the_latest_cut_off_of_any_commodity():
-    methodology = in_force()
+    methodology = load_methodology("2025.2")  # no reporting grace: the fixing at the cut-off
     later = methodology.assessment.commodities["COTTON"].model_copy(
         update={"cutoff": dt.time(16, 30)}
     )
@@ -149,7 +149,7 @@ def test_the_defective_2025_1_calendar_published_on_holidays_and_2025_2_corrects
     assert all(old.is_publication_day(d) for d in holidays)
     assert not any(new.is_publication_day(d) for d in holidays)
     assert superseded_by(load_methodology("2025.2")) == {"2025.1"}
-    assert in_force().version == "2025.2"
+    assert in_force(D(2026, 11, 30)).version == "2025.2"
 
 
 def test_a_year_past_the_notices_goes_on_by_rule_provisionally_and_warns_once(caplog):
@@ -291,6 +291,12 @@ def test_bcpi_calendar_prints_what_the_api_answers(tmp_path, monkeypatch):
     assert days == [
         t.date().isoformat() for t in xshg.sessions_in_range("2026-01-01", "2026-12-31")
     ]
-    assert all(d["fixing_at"] == f"{d['date']}T15:00:00+08:00" for d in year["days"])
+    # 2025.2 fixes at the cut-off; from 1 December, 2026.1 five minutes after it (its
+    # reporting grace).
+    fixing = {d["date"]: d["fixing_at"] for d in year["days"]}
+    assert fixing["2026-11-30"] == "2026-11-30T15:00:00+08:00"
+    assert fixing["2026-12-01"] == "2026-12-01T15:05:00+08:00"
+    assert all(at[10:] == "T15:00:00+08:00" for day, at in fixing.items() if day < "2026-12-01")
+    assert all(at[10:] == "T15:05:00+08:00" for day, at in fixing.items() if day >= "2026-12-01")
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["field"] == "year"

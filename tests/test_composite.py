@@ -22,7 +22,7 @@ from store import models
 from store.bootstrap import prepare_database
 from store.db import make_engine, session_scope
 from store.reference import ensure_exchange
-from tests.methodology_support import identity_text, split_world
+from tests.methodology_support import WORLD_DAY, identity_text, split_world
 
 DAYS = np.array(["2025-12-30", "2025-12-31", "2026-01-05", "2026-01-06"], dtype="datetime64[D]")
 # Constituent levels (base 1000) and weights 0.6 / 0.4.
@@ -64,7 +64,7 @@ def test_chain_link_refuses_bad_inputs(field, weights, base):
 
 # The hand computations below test the index arithmetic, not the sufficiency rules: every
 # window with at least one trade is sufficient, nothing is excluded by lot size.
-RELAXED = in_force().model_copy(
+RELAXED = in_force(WORLD_DAY).model_copy(
     update={
         "version": "test-loose",
         "assessment": AssessmentRules(min_trades=1, min_exchanges=1, max_exchange_share=1.0),

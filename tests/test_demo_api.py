@@ -148,11 +148,17 @@ def test_composite_explanation_and_every_format_agree_on_the_demo(demo):
             "date": [dt.date.fromisoformat(p["date"]) for p in points],
             "value": [p["value"] for p in points],
             "status": [p["status"] for p in points],
-        }
+            "flags": [p["flags"] for p in points],
+        },
+        schema_overrides={"flags": pl.List(pl.String)},
     )
     csv = client.get("/v1/indices/BCPI/series", headers={"Accept": "text/csv"}).content
-    schema = {"date": pl.Date, "value": pl.Float64, "status": pl.String}
-    assert pl.read_csv(io.BytesIO(csv), schema=schema).equals(expected)
+    schema = {"date": pl.Date, "value": pl.Float64, "status": pl.String, "flags": pl.String}
+    words = pl.col("flags").fill_null("").str.split(" ")
+    from_csv = pl.read_csv(io.BytesIO(csv), schema=schema).with_columns(
+        words.list.eval(pl.element().filter(pl.element() != ""))
+    )
+    assert from_csv.equals(expected)
     parquet = client.get("/v1/indices/BCPI/series", params={"format": "parquet"}).content
     assert pl.read_parquet(io.BytesIO(parquet)).equals(expected)
     arrow = client.get("/v1/indices/BCPI/series", params={"format": "arrow"}).content

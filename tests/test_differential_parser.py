@@ -43,7 +43,7 @@ FX = {(dt.date(2025, 1, 2) + dt.timedelta(days=d), "USD"): 7.1 + d / 100 for d i
 # window days are compared over. The cut-off is 15:00 Beijing time (METHODOLOGY.md).
 SESSIONS_FROM, SESSIONS_TO = dt.date(2025, 1, 1), dt.date(2026, 12, 31)
 CUTOFF = dt.time(15)
-PARSED = ("traded_at", "price", "quantity", "seq", *naive_feed.NUMERIC_QUALITY)
+PARSED = ("traded_at", "price", "quantity", "seq", "affiliated", *naive_feed.NUMERIC_QUALITY)
 COMPARED = (*PARSED, *naive_feed.TEXTS)
 
 
@@ -140,6 +140,9 @@ TEXT_EDGES = st.one_of(
 )
 # Text of grades stays clear of quotes, backslashes and control characters.
 GRADE_TEXT = st.text(st.characters(blacklist_categories=["Cc", "Cs"], blacklist_characters='"\\'))
+PARTICIPANT_CODES = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,15}", fullmatch=True)
+BOOLEANS = st.sampled_from(["true", "false", "TRUE", "False", "1", "0"]) | st.booleans()
+BOOLEAN_EDGES = st.sampled_from(["yes", "no", "2", "-1", "t", "01", " true", "true ", "1.0", ""])
 
 
 @st.composite
@@ -172,6 +175,10 @@ def trade(draw, catalogue) -> dict:
         row["seq"] = str(draw(st.integers(0, 10**9)))
     if draw(st.integers(0, 5)) == 0:
         row["action"] = draw(st.sampled_from(["new", "cancel", "amend"]))
+    if draw(st.booleans()):
+        row["buyer"], row["seller"] = draw(PARTICIPANT_CODES), draw(PARTICIPANT_CODES)
+    if draw(st.booleans()):
+        row["affiliated"] = draw(BOOLEANS)
     # Edge cases in a few fields.
     for name in draw(st.lists(st.sampled_from(naive_feed.FIELDS), max_size=3, unique=True)):
         if name in naive_feed.NUMBERS:
@@ -184,6 +191,8 @@ def trade(draw, catalogue) -> dict:
             value = draw(GRADE_TEXT)
         elif name == "action":
             value = draw(st.sampled_from(["NEW", "Cancel", "delete", "", " new"]) | TEXT_EDGES)
+        elif name == "affiliated":
+            value = draw(BOOLEAN_EDGES | TEXT_EDGES)
         else:
             value = draw(TEXT_EDGES | st.sampled_from([None, c.code.lower(), "CNH", "kgs"]))
         row[name] = value
@@ -201,6 +210,8 @@ def csv_body(rows: list[dict], newline: str, columns: list[str]) -> bytes:
     def cell(value) -> str:
         if value is None:
             return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
         text = value.text if isinstance(value, JsonNumber) else value
         if text == "" or any(ch in text for ch in ',"\r\n'):
             return '"' + text.replace('"', '""') + '"'

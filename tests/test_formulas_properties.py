@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 
 import polars as pl
@@ -91,9 +92,40 @@ def test_geks_matches_naive(base: str, rows, data) -> None:
     prices, quantities = as_dicts(rows)
     window = data.draw(st.integers(min_value=2, max_value=len(prices)), label="window")
     frame = as_frame(rows)
-    for splice in formulas.SPLICES:
+    for splice in ("movement", "window", "half", "mean"):
         result = formulas.geks(frame, base, window, splice)
         assert_series_close(result, naive.geks_index(base, prices, quantities, window, splice))
+
+
+MULTILATERAL = [("geks", "fisher"), ("geks", "jevons"), ("gk", None), ("wtpd", None)]
+
+
+def multilateral(frame: pl.DataFrame, method: str, base, window: int, splice: str):
+    if method == "geks":
+        return formulas.geks(frame, base, window, splice)
+    return getattr(formulas, method)(frame, window, splice)
+
+
+def naive_window(method: str, base, prices: dict, quantities: dict):
+    """The slow reference's levels of one window, each window computed once."""
+    if method == "geks":
+        return functools.cache(functools.partial(naive.geks_window, base, prices, quantities))
+    one = naive.geary_khamis_window if method == "gk" else naive.wtpd_window
+    return functools.cache(functools.partial(one, prices, quantities))
+
+
+@pytest.mark.parametrize(("method", "base"), MULTILATERAL)
+@PROPERTY_SETTINGS
+@given(rows=panels(), data=st.data())
+def test_multilateral_matches_naive_in_every_splice(method: str, base, rows, data) -> None:
+    prices, quantities = as_dicts(rows)
+    window = data.draw(st.integers(min_value=2, max_value=len(prices)), label="window")
+    frame = as_frame(rows)
+    levels = naive_window(method, base, prices, quantities)
+    for splice in formulas.SPLICES:
+        result = multilateral(frame, method, base, window, splice)
+        expected = naive.extended_index(levels, sorted(prices), window, splice)
+        assert_series_close(result, expected)
 
 
 SAMPLE = pl.DataFrame(
@@ -158,7 +190,11 @@ def test_unknown_formula_lists_the_valid_names() -> None:
         (lambda: formulas.compute(SAMPLE.clear(), "fisher"), "data"),
         (lambda: formulas.compute(SAMPLE.to_dict(as_series=False), "fisher"), "data"),
         (lambda: formulas.geks(SAMPLE, "laspeyres", 2), "base"),
-        (lambda: formulas.geks(SAMPLE, "fisher", 2, "wisp"), "splice"),
+        (lambda: formulas.geks(SAMPLE, "fisher", 2, "mean_pub"), "splice"),
+        (lambda: formulas.gk(SAMPLE, 2, "chained"), "splice"),
+        (lambda: formulas.wtpd(SAMPLE, 3), "window"),
+        (lambda: formulas.gk(SAMPLE, 2.0), "window"),
+        (lambda: formulas.wtpd(SAMPLE.drop("quantity"), 2), "quantity"),
         (lambda: formulas.geks(SAMPLE, "fisher", 3), "window"),
         (lambda: formulas.geks(SAMPLE, "fisher", 1), "window"),
     ],

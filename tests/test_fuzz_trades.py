@@ -4,8 +4,9 @@ Hypothesis builds each row from a valid trade (a positive control proves these a
 accepted) and breaks it in one to three fields: NaN and infinities, -0.0, subnormal and
 huge numbers, zero and negative quantities, far-future and pre-listing instants, epoch
 milliseconds past year 9999, NUL bytes, 10 MB strings, spreadsheet formula prefixes,
-wrong types (JSON booleans, arrays and objects; typed Parquet and Arrow columns of the
-wrong kind) and unknown codes. Every row is genuinely invalid under the published rules,
+participant codes with surrounding spaces or control characters, affiliation flags that are
+no boolean, wrong types (JSON booleans, arrays and objects; typed Parquet and Arrow columns
+of the wrong kind) and unknown codes. Every row is genuinely invalid under the published rules,
 so each must come back rejected with a reason code that is one of its defects', and the
 server must never answer 5xx.
 
@@ -38,6 +39,7 @@ from store.db import make_engine, session_scope
 from tests.feeds_support import COLUMNS, MEDIA
 from tests.support_api import app_for, issue_keys, run_size
 
+FIELDS = (*COLUMNS, "buyer", "seller", "affiliated")
 ROWS = run_size(1_500, 100_000)
 BATCH = 500
 HUGE = 10 * 1024 * 1024
@@ -208,6 +210,19 @@ def field_defects(template: dict) -> dict[str, st.SearchStrategy]:
             lambda t: t not in {"new", "cancel", "amend"}
         ),
     )
+    for side in ("buyer", "seller"):
+        defects[side] = st.one_of(
+            st.tuples(st.just("bad_text"), TEXT_DEFECTS),
+            st.tuples(
+                st.just("bad_text"),
+                st.sampled_from([" B1", "B1 ", "B\u3000", "B\x071", "B\n1", "\x7fB", "B\x85"]),
+            ),
+        )
+    defects["affiliated"] = st.tuples(
+        st.just("bad_type"),
+        st.sampled_from(["yes", "no", "Y", "N", "2", "-1", "1.0", " true", "false ", "真"])
+        | st.sampled_from([2, -1, 0.5, [True], {"a": 1}]),
+    )
     if template["commodity"] == "COTTON":
         defects["grade"] = st.tuples(
             st.just("quality_out_of_range"), st.sampled_from(["9999Z", "3128", "3128b", "A"])
@@ -250,7 +265,7 @@ def _cell(value) -> str | None:
 
 
 def encode(rows: list[dict], fmt: str) -> bytes:
-    names = [c for c in COLUMNS if any(c in r for r in rows)]
+    names = [c for c in FIELDS if any(c in r for r in rows)]
     if fmt == "json":
         return json.dumps(rows, ensure_ascii=False).encode()
     if fmt == "ndjson":
@@ -381,6 +396,16 @@ TYPED = (
     ("seq", pl.Float64, st.floats(allow_nan=False), "bad_type"),
     ("trade_id", pl.Float64, st.floats(), "bad_type"),
     ("trade_id", pl.Binary, st.binary(max_size=8), "bad_type"),
+    ("buyer", pl.Float64, st.floats(), "bad_type"),
+    ("seller", pl.Date, st.dates(), "bad_type"),
+    ("affiliated", pl.Float64, st.floats(), "bad_type"),
+    (
+        "affiliated",
+        pl.Int64,
+        st.integers(-(2**63), 2**63 - 1).filter(lambda n: n not in (0, 1)),
+        "bad_type",
+    ),
+    ("affiliated", pl.List(pl.Boolean), st.lists(st.booleans(), max_size=2), "bad_type"),
 )
 
 

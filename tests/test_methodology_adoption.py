@@ -72,7 +72,7 @@ def test_a_past_dated_version_is_refused_naming_what_it_would_change(deployment,
     message = " ".join(refused.stderr.split())
     assert "3 published values of 1 indices (BCPI) from 2026-11-25 to 2026-11-27" in message
     assert "--force --reason" in message
-    assert in_force().version == "2025.2"
+    assert in_force(DAYS[2]).version == "2025.2"
 
     tomorrow = Calendar(in_force()).today() + dt.timedelta(days=1)
     later, digest = version_file(tmp_path, "2026.10", tomorrow)
@@ -94,7 +94,8 @@ def test_a_past_dated_version_is_refused_naming_what_it_would_change(deployment,
         listed = {v["version"]: v for v in versions}
         assert listed["2026.10"]["sha256"] == digest
         assert listed["2026.10"]["effective_from"] == tomorrow.isoformat()
-        assert listed["2025.2"]["in_force_today"] and not listed["2026.10"]["in_force_today"]
+        assert listed["2026.1"]["in_force_today"] and not listed["2026.10"]["in_force_today"]
+        assert not listed["2025.2"]["in_force_today"]
         assert "2026.9" not in listed
         document = client.get("/v1/methodology/2026.10")
         assert hashlib.sha256(document.content).hexdigest() == digest
@@ -154,16 +155,18 @@ def test_a_shipped_version_that_would_change_published_values_waits_for_adoption
         assert listed.exit_code == 0, listed.output
         held = next(line for line in listed.stdout.splitlines() if "2026.9" in line)
         assert held.split()[2:4] == ["held", "shipped"] and digest in held
-        assert in_force().version == "2025.2"
+        assert in_force(DAYS[2]).version == "2025.2"
 
         refused = bcpi(url, "methodology", "adopt", str(path), "--operator", "alice")
         assert refused.exit_code == 2 and "3 published values" in refused.stderr
         forced = ["--force", "--reason", "the upgrade's correction", "--operator", "alice"]
         adopted = bcpi(url, "methodology", "adopt", str(path), *forced)
         assert adopted.exit_code == 0, adopted.output
-        assert in_force().version == "2026.9"
+        assert in_force(DAYS[2]).version == "2026.9"
         listed = bcpi(url, "methodology", "list")
         now = next(line for line in listed.stdout.splitlines() if "2026.9" in line)
-        assert now.split()[1:5] == ["2026.9", "2026-11-25", "in_force", "adopted"]
+        fields = now.split()
+        position = fields.index("2026.9")
+        assert fields[position : position + 4] == ["2026.9", "2026-11-25", "in_force", "adopted"]
     finally:
         registry.versions.cache_clear()

@@ -114,7 +114,7 @@ def test_a_forced_version_restates_from_its_effective_date_only(published):
         assert test[EFFECTIVE].methodology_version == "test-lot"
 
     with session_scope(published) as session:
-        in_force = Calendar(LOOSE).under(registry.in_force())
+        in_force = Calendar(LOOSE).under(registry.in_force(LAST))
         assert in_force.methodology.version == "test-lot"
         later = ADOPTED_AT + dt.timedelta(hours=1)
         again = compute(session, FIRST, LAST, now=later, calendar=in_force)

@@ -167,11 +167,11 @@ def _values(engine, code: str) -> dict[dt.date, models.IndexValue]:
 def test_the_test_days_are_publication_days_under_the_methodology_in_force():
     # Guard for the dates above: every weekday they use is a publication day.
     days = [weekday(k) for k in range(8)]
-    assert Calendar(in_force()).publication_days(days[0], days[-1]) == days
+    assert Calendar(in_force(MONDAY)).publication_days(days[0], days[-1]) == days
 
 
 def test_too_few_trades_is_stale_for_n_days_then_suspended(store):
-    n = in_force().assessment.stale_days
+    n = in_force(MONDAY).assessment.stale_days
     assert n == 5
     days = [weekday(k) for k in range(n + 3)]  # D0 .. D7
     trades = sufficient("REBAR", days[0], 3000.0) + sufficient("REBAR", days[-1], 3300.0)
@@ -213,7 +213,7 @@ def test_too_few_trades_is_stale_for_n_days_then_suspended(store):
                 "rule": "insufficient_data",
             }
         ]
-        assert why["methodology_version"] == in_force().version == stale.methodology_version
+        assert why["methodology_version"] == in_force(MONDAY).version == stale.methodology_version
     suspended = rebar[days[n + 1]]
     assert (suspended.fallback, suspended.price, suspended.high) == ("suspended", None, None)
     assert suspended.rationale["fallback"] == {

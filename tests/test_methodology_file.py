@@ -58,10 +58,11 @@ def test_every_published_version_still_loads_and_the_document_lists_it():
         assert row[1] == f"{day.day} {day:%B %Y}", methodology.version
         if methodology.change:
             assert f"`{methodology.change}`" in row[2], methodology.version
-    # Every version after the first replaces, directly or not, the first one.
+    # Every version after the first corrects it (directly or not) or follows it.
     for methodology in published:
         if methodology.version != FIRST_VERSION:
-            assert FIRST_VERSION in superseded_by(methodology), methodology.version
+            corrects = FIRST_VERSION in superseded_by(methodology)
+            assert corrects or methodology.effective_from > first.effective_from
 
 
 def test_every_catalogue_commodity_has_rules_and_a_production_value(catalogue):
@@ -117,12 +118,25 @@ def test_the_published_document_states_the_files_parameters():
     assert stated["cut-off, fixing, time zone"] == (
         f"{a.cutoff:%H:%M}, {fixing:%H:%M}, {methodology.calendar.timezone}"
     )
-    assert stated["outlier exclusion"] == (
-        f"k-sigma, k = {a.sigma_k:g} (MAD alternative: k = {a.mad_k:g}, scale {a.mad_scale:g})"
-    )
+    if a.exclusion == "sigma":
+        exclusion = (
+            f"k-sigma, k = {a.sigma_k:g} (MAD alternative: k = {a.mad_k:g}, scale {a.mad_scale:g})"
+        )
+    else:
+        exclusion = (
+            f"median and scaled MAD, k = {a.mad_k:g}, scale {a.mad_scale:g}, spread at least "
+            f"{a.scale_floor:.0%} of the median (k-sigma alternative: k = {a.sigma_k:g})"
+        )
+    assert stated["outlier exclusion"] == exclusion
+    assert stated["affiliated trades"] == ("excluded" if a.exclude_affiliated else "qualify")
     assert stated["minimum trades / exchanges / largest exchange share"] == (
         f"{a.min_trades} / {a.min_exchanges} / {a.max_exchange_share:.0%}"
     )
+    assert stated["largest participant share (buyer or seller, one exchange)"] == (
+        f"{a.max_participant_share:.0%}"
+    )
+    threshold = methodology.publication.review_threshold
+    assert stated["review flag"] == f"day-on-day move beyond {threshold:.0%}"
     assert stated["stale days before suspension"] == str(a.stale_days)
     assert (
         stated["related-commodity spread, maximum age"]
@@ -154,6 +168,7 @@ def test_the_sufficiency_table_states_the_version_in_force():
         "`min_volume`": "per commodity, below",
         "`min_exchanges`": str(a.min_exchanges),
         "`max_exchange_share`": f"{a.max_exchange_share:g}",
+        "`max_participant_share`": f"{a.max_participant_share:g}",
     }
 
 

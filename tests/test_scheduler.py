@@ -1,5 +1,6 @@
-"""Schedules: each job's slots follow the publication calendar (methodology 2025.2: the
-mainland exchange days), both forwards and backwards."""
+"""Schedules: each job's slots follow the publication calendar (the mainland exchange
+days), both forwards and backwards. Until 30 November 2026 methodology 2025.2 is in force:
+the fixing is at the cut-off, 15:00 (tests/test_reporting_grace.py: the grace of 2026.1)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,7 @@ from zoneinfo import ZoneInfo
 from core.calendar import Calendar
 from core.methodology import in_force
 from core.settings import Settings
-from publication.schedule import (
-    announce_slots,
-    apply_slots,
-    fixing_slots,
-    intraday_slots,
-    sweep_slots,
-)
+from publication.schedule import announce_slots, apply_slots, intraday_slots
 from scheduler.jobs import JOBS
 from scheduler.service import SchedulerService
 from scheduler.triggers import SlotTrigger
@@ -34,9 +29,13 @@ def at(*parts: int) -> dt.datetime:
     return dt.datetime(*parts, tzinfo=BEIJING)
 
 
+def scheduled(name: str, settings: Settings):
+    """The slots the scheduler runs job ``name`` at."""
+    return next(job for job in JOBS if job.name == name).event.slots(settings, CALENDAR)
+
+
 def test_fixing_fires_at_the_cut_off_on_publication_days_only():
-    assert CALENDAR.fixing_time == dt.time(15, 0)  # the methodology's cut-off
-    schedule = fixing_slots(Settings(), CALENDAR)
+    schedule = scheduled("fixing", Settings())
     trigger = SlotTrigger(schedule)
     # After the last fixing before National Day, the next is on 8 October.
     assert trigger.get_next_fire_time(None, at(2026, 9, 30, 15, 0, 1)) == at(2026, 10, 8, 15)
@@ -76,7 +75,7 @@ def test_intraday_slots_cover_the_sessions_of_publication_days():
 
 
 def test_sweeps_follow_the_fixing_and_the_next_morning():
-    trigger = sweep_slots(Settings(sweep_delay_minutes=10), CALENDAR)
+    trigger = scheduled("restatement_sweep", Settings(sweep_delay_minutes=10))
     slots = list(trigger.slots(at(2026, 11, 27), at(2026, 11, 30, 23)))
     assert [s.astimezone(BEIJING) for s in slots] == [
         at(2026, 11, 27, 8, 30),  # Friday morning, after Thursday

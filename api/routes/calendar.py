@@ -18,6 +18,8 @@ FIRST_YEAR, LAST_YEAR = 2000, 2100
 class PublicationDayOut(BaseModel):
     date: dt.date
     fixing_at: dt.datetime
+    """When the day's fixing is computed: its cut-off plus the reporting grace of the
+    methodology version in force that day."""
 
 
 class CalendarYearOut(BaseModel):
@@ -41,7 +43,9 @@ def calendar_year(
     ] = None,
 ) -> CalendarYearOut:
     """Every publication day of ``year`` under the methodology in force, with ``fixing_at``
-    in the index's zone; ``provisional`` while the year rests on the holidays' rule alone."""
+    in the index's zone (the cut-off plus the reporting grace of the version in force on
+    that day: 15:05 under 2026.1, which waits five minutes for trades executed by 15:00);
+    ``provisional`` while the year rests on the holidays' rule alone."""
     answer = calendar.year(year or calendar.today().year)
     return CalendarYearOut(
         year=answer.year,

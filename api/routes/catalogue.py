@@ -12,6 +12,7 @@ from api.series import known_at
 from core.errors import UnknownIndex
 from core.methodology import in_force
 from index.normalising_constant import constants_at
+from publication.review import flag_list
 from store import models
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
@@ -45,6 +46,7 @@ def latest_value(session, definition: models.IndexDefinition, as_of=None) -> Lat
         vintage=row.vintage,
         methodology_version=row.methodology_version,
         published_at=row.published_at,
+        flags=flag_list(row.flags),
     )
 
 

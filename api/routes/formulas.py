@@ -1,7 +1,9 @@
-"""Researcher formulas over chosen commodities' assessments (Laspeyres … GEKS).
+"""Researcher formulas over chosen commodities' assessments (Laspeyres … GEKS, GK, WTPD).
 
 Each commodity is an item, its daily assessment the price and the day's traded volume the
 quantity; the formula, method and base period are the caller's (see ``index.formulas``).
+A commodity-day without traded volume (a stale assessment carries an earlier price
+forward) has no quantity to weight its price by: it is left out, and the answer says so.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from api.params import AsOf, date_range, instant
 from api.schemas import FormulaAnswer
 from api.series import known_at
 from core.errors import InvalidInput, InvalidRange, UnknownCommodity
-from index.formulas import FORMULAS
+from index.formulas import FORMULAS, MULTILATERAL, SPLICES, multilateral_work
 from store import models
 
 router = APIRouter(prefix="/v1/formulas", tags=["formulas"])
 
-FORMULA_NAMES = (*FORMULAS, "geks")
+FORMULA_NAMES = (*FORMULAS, *MULTILATERAL)
 MAX_COMMODITIES = 200
+MAX_WORK = 5_000_000_000
+"""Most work a multilateral index may take here (``multilateral_work``: about 5 s)."""
+NO_VOLUME = "no traded volume"
 QUERY_NAMES = {"base_period": "base"}
 """The formula library's argument names that the query calls otherwise."""
 
@@ -68,7 +73,13 @@ def _prices(session, ids: dict[str, int], start, end, as_of) -> pl.DataFrame:
                 "text/csv": {},
                 "application/vnd.apache.parquet": {},
                 "application/vnd.apache.arrow.stream": {},
-            }
+            },
+            "headers": {
+                "X-Left-Out": {
+                    "description": "How many commodity-days were left out (see left_out)",
+                    "schema": {"type": "integer"},
+                }
+            },
         },
         406: {"description": "No acceptable media type"},
     },
@@ -78,7 +89,11 @@ def formula_index(
     request: Request,
     session: ReadSessionDep,
     formula: Annotated[
-        Literal[FORMULA_NAMES], Path(description="Bilateral formula, or `geks` (multilateral)")
+        Literal[FORMULA_NAMES],
+        Path(
+            description="Bilateral formula, or a multilateral index: `geks`, `gk` "
+            "(Geary-Khamis), `wtpd` (weighted time-product-dummy)"
+        ),
     ],
     commodities: Annotated[
         str, Query(max_length=4000, description="Comma-separated commodity codes")
@@ -88,8 +103,19 @@ def formula_index(
     method: Annotated[Literal["fixed", "chained"], Query()] = "fixed",
     base: Annotated[dt.date | None, Query(description="Base period (default: first)")] = None,
     geks_base: Annotated[Literal["fisher", "tornqvist", "walsh", "jevons"], Query()] = "tornqvist",
-    window: Annotated[int, Query(ge=2, le=10_000, description="GEKS window, in periods")] = 13,
-    splice: Annotated[Literal["movement", "window", "half", "mean"], Query()] = "movement",
+    window: Annotated[
+        int,
+        Query(ge=2, le=10_000, description="Multilateral window, in periods (days with prices)"),
+    ] = 13,
+    splice: Annotated[
+        Literal[SPLICES],
+        Query(
+            description="How a multilateral index extends past its first window: onto the "
+            "previous window (`movement`, `window`, `half`, `mean`), onto the published "
+            "series (`wisp`, `hasp`, `mean_published`), or from a fixed base every "
+            "window - 1 periods (`fbew` expanding window, `fbmw` moving window)"
+        ),
+    ] = "movement",
     as_of: AsOf = None,
     format: Annotated[Literal["json", "csv", "parquet", "arrow"] | None, Query()] = None,
 ):
@@ -113,9 +139,23 @@ def formula_index(
     data = _prices(session, ids, start, end, as_of)
     if data.is_empty():
         raise InvalidRange("no assessments of these commodities in the range", field="commodities")
+    traded = (pl.col("quantity").is_finite() & (pl.col("quantity") > 0)).fill_null(False)
+    left_out = data.filter(~traded).sort("period", "item")
+    data = data.filter(traded)
+    if data.is_empty():
+        raise InvalidRange(
+            f"no assessment of these commodities in the range has traded volume "
+            f"({left_out.height} without)",
+            field="commodities",
+        )
+    multilateral = formula in MULTILATERAL
+    if multilateral:
+        _check_work(formula, data, window)
     try:
         if formula == "geks":
             result = formulas.geks(data, geks_base, window, splice)
+        elif multilateral:
+            result = getattr(formulas, formula)(data, window, splice)
         else:
             result = formulas.compute(data, formula, method, base)
     except InvalidInput as exc:  # name the query parameter the caller sent
@@ -124,12 +164,31 @@ def formula_index(
     fmt = negotiate(format, request.headers.get("accept"))
     envelope = {
         "formula": formula,
-        "method": "geks" if formula == "geks" else method,
+        "method": formula if multilateral else method,
+        "window": window if multilateral else None,
+        "splice": splice if multilateral else None,
         "commodities": codes,
         "as_of": as_of.isoformat() if as_of else None,
+        "left_out": [
+            {"period": day.isoformat(), "commodity": commodity, "reason": NO_VOLUME}
+            for day, commodity in left_out.select("period", "item").iter_rows()
+        ],
     }
     schema = {"period": pl.Date, "value": pl.Float64}
     return StreamingResponse(
         render(fmt, [result.select(pl.col("period"), pl.col("value"))], schema, envelope),
         media_type=MEDIA_TYPES[fmt],
+        headers={"X-Left-Out": str(left_out.height)},
     )
+
+
+def _check_work(formula: str, data: pl.DataFrame, window: int) -> None:
+    periods, items = data["period"].n_unique(), data["item"].n_unique()
+    work = multilateral_work(formula, periods, items, min(window, periods))
+    if work > MAX_WORK:
+        raise InvalidInput(
+            "window",
+            f"{formula} over {items} commodities and {periods} periods with a window of "
+            f"{window} takes about {work:.1e} steps, more than the {MAX_WORK:.0e} allowed; "
+            f"shorten the window or the range, or choose fewer commodities",
+        )

@@ -1,9 +1,10 @@
-"""The rules and the record: ``GET /v1/methodology`` (every version, public) and
-``GET /v1/audit/operator-log`` (administrators and auditors)."""
+"""The rules and the record: ``GET /v1/methodology`` (every version and every proposed
+one, public) and ``GET /v1/audit/operator-log`` (administrators and auditors)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,36 +14,48 @@ from sqlalchemy import select
 
 from api.auth import OverseerPrincipal
 from api.deps import CalendarDep, ReadSessionDep
-from core.errors import UnknownMethodologyVersion
+from api.schemas import MethodologyOut, MethodologyProposalOut, MethodologyVersionOut
+from core.errors import MethodologyError, UnknownMethodologyVersion
+from core.methodology import parse_methodology
+from publication.proposal import CONSULTATION, consultations
 from store import models
 
 router = APIRouter(prefix="/v1", tags=["governance"])
 LOG_PAGE = 1000
 
 
-class MethodologyVersionOut(BaseModel):
-    version: str
-    effective_from: dt.date
-    sha256: str
-    """SHA-256 of the document as published (``GET /v1/methodology/{version}``)."""
-    source: str
-    """``shipped`` with the software, or ``adopted`` by an operator."""
-    state: str
-    """``in_force`` as dated, or ``held``: shipped, but it would change published values, so
-    it waits for an operator's adoption."""
-    in_force_today: bool
-    recorded_at: dt.datetime
-    reason: str | None
+@functools.lru_cache(maxsize=64)
+def _changelog(document: str) -> list[str]:
+    try:
+        return list(parse_methodology(document).changelog)
+    except MethodologyError:
+        return []
 
 
-class MethodologyOut(BaseModel):
-    versions: list[MethodologyVersionOut]
+def _proposal(p: models.Proposal, today: dt.date) -> MethodologyProposalOut:
+    payload, result = p.payload, p.result or {}
+    closes = dt.date.fromisoformat(payload["closes"])
+    return MethodologyProposalOut(
+        id=p.id,
+        version=payload["version"],
+        effective_from=payload["effective_from"],
+        sha256=payload["sha256"],
+        status=p.status,
+        open=p.status == CONSULTATION and today < closes,
+        opens=payload["opens"],
+        closes=closes,
+        decided_at=p.decided_at,
+        decision_reason=result.get("reason"),
+        changelog=payload["changelog"],
+        backtest=payload.get("backtest"),
+    )
 
 
 @router.get("/methodology", response_model=MethodologyOut, summary="Methodology versions")
 def methodology(session: ReadSessionDep, calendar: CalendarDep) -> MethodologyOut:
-    """Every version this deployment knows, oldest first, with its effective date and the
-    SHA-256 of its document."""
+    """Every version this deployment knows, oldest first, with its effective date, its
+    changelog and the SHA-256 of its document; then every version proposed for
+    consultation, with its dates, its status and its backtest over the stored history."""
     rows = session.scalars(
         select(models.MethodologyVersion).order_by(
             models.MethodologyVersion.effective_from, models.MethodologyVersion.recorded_at
@@ -62,9 +75,11 @@ def methodology(session: ReadSessionDep, calendar: CalendarDep) -> MethodologyOu
                 in_force_today=r.version == current,
                 recorded_at=r.recorded_at,
                 reason=r.reason,
+                changelog=_changelog(r.document),
             )
             for r in rows
-        ]
+        ],
+        proposals=[_proposal(p, today) for p in consultations(session)],
     )
 
 
@@ -75,10 +90,20 @@ def methodology(session: ReadSessionDep, calendar: CalendarDep) -> MethodologyOu
     responses={200: {"content": {"text/plain": {}}}},
 )
 def methodology_document(version: str, session: ReadSessionDep) -> PlainTextResponse:
+    """The document of a version, or of one proposed for consultation."""
     row = session.get(models.MethodologyVersion, version)
-    if row is None:
-        raise UnknownMethodologyVersion(f"no methodology version {version!r}", version=version)
-    return PlainTextResponse(row.document, headers={"X-Content-SHA256": row.sha256})
+    if row is not None:
+        return PlainTextResponse(row.document, headers={"X-Content-SHA256": row.sha256})
+    proposed = [p for p in consultations(session) if p.payload["version"] == version]
+    if not proposed:
+        known = session.scalars(select(models.MethodologyVersion.version)).all()
+        known += [p.payload["version"] for p in consultations(session)]
+        raise UnknownMethodologyVersion(
+            f"no methodology version {version!r}; known: {', '.join(sorted(set(known)))}",
+            version=version,
+        )
+    payload = proposed[-1].payload
+    return PlainTextResponse(payload["document"], headers={"X-Content-SHA256": payload["sha256"]})
 
 
 class OperatorActOut(BaseModel):

@@ -16,6 +16,7 @@ from api.params import AsOf, SeriesQueryDep, instant
 from api.routes.catalogue import definition_by_code, latest_value
 from api.schemas import Explanation, LatestValue, Series, Vintage, Vintages
 from core.errors import NotPublished
+from publication.review import flag_list
 from store import models
 
 router = APIRouter(prefix="/v1/indices", tags=["indices"])
@@ -70,6 +71,7 @@ def vintages(code: str, date: Day, session: ReadSessionDep, as_of: AsOf = None) 
                 methodology_version=row.methodology_version,
                 inputs_hash=row.inputs_hash,
                 published_at=row.published_at,
+                flags=flag_list(row.flags),
                 # What was known at as_of: a later supersession had not happened yet.
                 superseded_at=None
                 if row.superseded_at is None or (as_of is not None and row.superseded_at > as_of)

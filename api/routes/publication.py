@@ -10,10 +10,11 @@ from fastapi import APIRouter, Query
 
 from api.deps import ReadSessionDep
 from api.params import AsOf, instant
-from api.schemas import Changes, Corrections
+from api.schemas import AlertOut, Alerts, Changes, Corrections
 from core.errors import InvalidRange
 from publication.changes import Kind, changes_since
 from publication.correction import published_notices
+from publication.review import raised_alerts
 
 router = APIRouter(prefix="/v1", tags=["publication"])
 
@@ -36,6 +37,25 @@ def corrections(
     since = instant("since", since)
     notices = published_notices(session, since=since, as_of=instant("as_of", as_of), index=index)
     return Corrections(since=since, corrections=notices)
+
+
+@router.get(
+    "/alerts",
+    response_model=Alerts,
+    summary="Values flagged review: a day-on-day move beyond the methodology's threshold",
+)
+def alerts(
+    session: ReadSessionDep,
+    since: Annotated[
+        dt.datetime | None, Query(description="Alerts raised at or after this instant")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="At most this many")] = 1000,
+) -> Alerts:
+    since = instant("since", since)
+    rows = raised_alerts(session, since=since, limit=limit)
+    return Alerts(
+        since=since, alerts=[AlertOut.model_validate(r, from_attributes=True) for r in rows]
+    )
 
 
 @router.get(

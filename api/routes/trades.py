@@ -22,7 +22,13 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import ExchangePrincipal, Principal
 from api.deps import SessionDep
 from core.errors import IngestError, PayloadTooLarge, UnsupportedMediaType
-from core.fields import ALL_FIELDS, NUMERIC_QUALITY_FIELDS
+from core.fields import (
+    AFFILIATED_FIELD,
+    ALL_FIELDS,
+    MAX_TEXT_LENGTH,
+    NUMERIC_QUALITY_FIELDS,
+    PARTICIPANT_FIELDS,
+)
 from ingest.batch import check_exchange_column
 from ingest.push import Answer, Pusher, push, revise
 from ingest.readers import GzipLimiter, media_format
@@ -51,6 +57,20 @@ TRADE_OBJECT = {
         "seq": {"type": ["integer", "string"]},
         "action": {"enum": ["new", "cancel", "amend"]},
         "exchange": {"type": "string", "description": "if given, the key's own exchange"},
+        **{
+            name: {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_TEXT_LENGTH,
+                "description": f"the {name}'s pseudonymous participant code (the exchange's own;"
+                " shown to no one else)",
+            }
+            for name in PARTICIPANT_FIELDS
+        },
+        AFFILIATED_FIELD: {
+            "type": ["boolean", "string", "integer"],
+            "description": "buyer and seller belong to one group: true or false (or 1 or 0)",
+        },
     },
 }
 FEED_SCHEMAS = {
@@ -77,6 +97,10 @@ class TradeOut(BaseModel):
     attributes: dict[str, Any] | None
     adjustments: dict[str, Any] | None
     seq: int | None
+    buyer: str | None
+    seller: str | None
+    affiliated: bool | None
+    received_at: dt.datetime | None
     revision: int
     batch_id: int
     revisions: list[dict[str, Any]]
@@ -169,8 +193,9 @@ async def push_trades(
 
     Formats by `Content-Type`: JSON array, NDJSON, CSV, Parquet, Arrow IPC stream;
     `Content-Encoding: gzip` accepted. Fields: `trade_id, commodity, traded_at, price,
-    quantity, currency, unit`, optional quality attributes, `seq` and `action`
-    (`new` | `cancel` | `amend`). Valid rows are committed durably before the answer;
+    quantity, currency, unit`, optional quality attributes, `seq`, `action`
+    (`new` | `cancel` | `amend`), the participant codes `buyer` and `seller` and
+    `affiliated`. Valid rows are committed durably before the answer;
     rejected rows come back with their row number, field and reason code.
     """
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
@@ -251,8 +276,9 @@ async def amend_trade(trade_id: str, request: Request, principal: ExchangePrinci
 
 @router.get("/{trade_id}", response_model=TradeOut, summary="One trade, as stored")
 def get_trade(trade_id: str, session: SessionDep, principal: ExchangePrincipal) -> TradeOut:
-    """A trade of the key's exchange: raw and normalised values, adjustments, status and
-    the history of its cancels and amends."""
+    """A trade of the key's exchange: raw and normalised values, adjustments, status, its
+    participant codes, when it was received and the history of its cancels and amends.
+    Participant codes are shown here, to their exchange, and nowhere else."""
     trade, code, revisions = stored_trade(session, principal.exchange_id, trade_id)
     return TradeOut(
         **{name: getattr(trade, name) for name in TradeOut.model_fields if hasattr(trade, name)},

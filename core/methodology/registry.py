@@ -186,6 +186,18 @@ def version_on(segments: Segments, day: dt.date, default: str) -> str:
     return found
 
 
+def replaced(methodology: Methodology) -> frozenset[str]:
+    """Every version corrected by ``methodology`` or by a version in force before it: the
+    values made under them may be restated by a computation under ``methodology``."""
+    own = registered().get(methodology.version)
+    if own is None or own.methodology != methodology:
+        return superseded_by(methodology)
+    with _lock:
+        position = _order(methodology)
+        earlier = [m for m in versions() if _order(m) < position]
+    return superseded_by(methodology).union(*(superseded_by(m) for m in earlier))
+
+
 def segments(methodology: Methodology) -> Segments:
     """The versions that govern the days of a computation under ``methodology``: each earlier
     version in force on its own days (not those ``methodology`` or a later one corrects),
@@ -197,10 +209,10 @@ def segments(methodology: Methodology) -> Segments:
     with _lock:
         own = _order(methodology)
         earlier = [m for m in versions() if _order(m) < own]
-    replaced = superseded_by(methodology).union(*(superseded_by(m) for m in earlier))
+    corrected = replaced(methodology)
     steps: dict[dt.date, str] = {}
     for m in earlier:
-        if m.version not in replaced and m.effective_from < methodology.effective_from:
+        if m.version not in corrected and m.effective_from < methodology.effective_from:
             steps[m.effective_from] = m.version
     steps[methodology.effective_from] = methodology.version
     return tuple(sorted(steps.items()))

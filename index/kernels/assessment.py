@@ -1,8 +1,9 @@
 """Assessment kernels over trades sorted by (commodity, time).
 
 A group is one commodity's trades in one assessment window. Per group: the lot filter,
-the outlier exclusion (volume-weighted mean and population SD in two exact passes, or the
-median and scaled MAD), the VWAP of the qualifying trades with its companions, and the
+the arm's-length rule, the outlier exclusion (volume-weighted mean and population SD in two
+exact passes, or the median and scaled MAD; either spread floored at a fraction of the
+centre), the VWAP of the qualifying trades with its companions, and the
 sufficiency tests. Each group's arithmetic runs in the sorted order on one thread, so the
 results do not depend on the number of threads.
 
@@ -17,6 +18,7 @@ import numpy as np
 from numba import prange
 
 from index.jit import njit, njit_parallel
+from index.kernels.selection import median_in_place
 
 LANES = 4
 
@@ -24,6 +26,7 @@ USED = 0
 BELOW_MIN_LOT = 1
 OUTLIER = 2
 OUTSIDE_WINDOWS = 3
+AFFILIATED = 4
 
 EXCLUSION_SIGMA = 0
 EXCLUSION_MAD = 1
@@ -33,6 +36,7 @@ SHORT_TRADES = 1
 SHORT_VOLUME = 2
 SHORT_EXCHANGES = 4
 SHARE_ABOVE_CAP = 8
+PARTICIPANT_ABOVE_CAP = 16
 
 # Bits of ``problems``: what is wrong with the inputs.
 BAD_PRICE = 1
@@ -102,14 +106,6 @@ def window_bounds(segment_starts, commodity, time, price, quantity, exchange, n_
     return bounds, problems
 
 
-@njit
-def _median_of_sorted(values, n):
-    half = n // 2
-    if n % 2 == 1:
-        return values[half]
-    return (values[half - 1] + values[half]) / 2.0
-
-
 @njit_parallel
 def assess_groups(
     bounds,
@@ -125,10 +121,17 @@ def assess_groups(
     exclusion,
     k,
     mad_scale,
+    scale_floor,
+    exclude_affiliated,
     min_trades,
     min_volume,
     min_exchanges,
     max_share,
+    max_participant_share,
+    affiliated,
+    buyer,
+    seller,
+    n_participants,
     flags,
     check_inputs,
 ):
@@ -139,8 +142,11 @@ def assess_groups(
     ``g = c * D + d``; ``chunk_starts`` splits them into contiguous chunks, one parallel
     task each, with its own buffers. ``exchange`` holds dense codes (uint8) below
     ``n_exchanges``.
-    Per-commodity parameters are arrays of length C. ``flags`` is either empty or has one
-    slot per trade, which receives USED, BELOW_MIN_LOT or OUTLIER. With ``check_inputs``
+    Per-commodity parameters are arrays of length C. ``affiliated`` (bool), ``buyer`` and
+    ``seller`` (participant ids below ``n_participants``, -1 for none) are either empty or
+    have one slot per trade; a commodity with ``exclude_affiliated`` drops affiliated
+    trades before the exclusion. ``flags`` is either empty or has one slot per trade, which
+    receives USED, BELOW_MIN_LOT, AFFILIATED or OUTLIER. With ``check_inputs``
     false the trades are taken as sound (the caller guarantees order and values) and the
     first pass reads only prices and quantities.
     """
@@ -159,8 +165,11 @@ def assess_groups(
     low = np.full(shape, np.nan)
     exchanges = np.zeros(shape, dtype=np.int64)
     top_share = np.full(shape, np.nan)
+    top_participant = np.full(shape, np.nan)
     shortfall = np.zeros(shape, dtype=np.int64)
     want_flags = flags.size > 0
+    have_affiliation = affiliated.size > 0
+    have_participants = buyer.size > 0
     n_chunks = chunk_starts.size - 1
     found = np.zeros(max(n_chunks, 1), dtype=np.int64)
 
@@ -169,6 +178,7 @@ def assess_groups(
         # Four lanes: consecutive trades of one exchange add to different slots, so no
         # addition waits for the one before; the lanes are summed in a fixed order.
         exchange_volume = np.zeros((LANES, n_exchanges))
+        participant_volume = np.zeros(n_participants if have_participants else 0)
         largest = 0
         for g in range(g_first, g_stop):
             c, d = g // n_days, g % n_days
@@ -181,6 +191,7 @@ def assess_groups(
             c, d = g // n_days, g % n_days
             lo, hi = bounds[c, d], bounds[c, d + 1]
             lot = min_lot[c]
+            arms_length = exclude_affiliated[c] and have_affiliation
             window_trades[c, d] = hi - lo
             if hi == lo:
                 shortfall[c, d] = SHORT_TRADES | SHORT_VOLUME | SHORT_EXCHANGES
@@ -211,7 +222,7 @@ def assess_groups(
                     other_commodities += commodity[j] != first_commodity
                     smallest_step = min(smallest_step, t - previous)
                     previous = t
-                    if q >= lot:
+                    if q >= lot and not (arms_length and affiliated[j]):
                         value += p * q
                         total += q
                         n_lot += 1
@@ -228,7 +239,7 @@ def assess_groups(
             else:
                 for j in range(lo, hi):
                     q = quantity[j]
-                    if q >= lot:
+                    if q >= lot and not (arms_length and affiliated[j]):
                         value += price[j] * q
                         total += q
                         n_lot += 1
@@ -244,7 +255,7 @@ def assess_groups(
             if exclusion[c] == EXCLUSION_MAD:
                 n_lot = 0
                 for j in range(lo, hi):
-                    if quantity[j] >= lot:
+                    if quantity[j] >= lot and not (arms_length and affiliated[j]):
                         buffer[n_lot] = price[j]
                         n_lot += 1
             lot_trades[c, d] = n_lot
@@ -258,18 +269,18 @@ def assess_groups(
                     squares = 0.0
                     for j in range(lo, hi):
                         q = quantity[j]
-                        if q >= lot:
+                        if q >= lot and not (arms_length and affiliated[j]):
                             deviation = price[j] - mid
                             squares += q * (deviation * deviation)
                     spread = np.sqrt(squares / total)
                 else:
                     part = buffer[:n_lot]
-                    part.sort()
-                    mid = _median_of_sorted(part, n_lot)
+                    mid = median_in_place(part)
                     for i in range(n_lot):
                         part[i] = abs(part[i] - mid)
-                    part.sort()
-                    spread = mad_scale[c] * _median_of_sorted(part, n_lot)
+                    spread = mad_scale[c] * median_in_place(part)
+                if scale_floor[c] > 0.0:
+                    spread = max(spread, scale_floor[c] * abs(mid))
                 center[c, d] = mid
                 scale[c, d] = spread
             limit = k[c] * spread
@@ -283,14 +294,27 @@ def assess_groups(
             top = -np.inf
             bottom = np.inf
             n_touched = 0
+            coded = False
             for j in range(lo, hi):
                 q = quantity[j]
                 p = price[j]
                 lot_ok = q >= lot
-                keep = lot_ok and not (spread > 0.0 and abs(p - mid) > limit)
+                eligible = lot_ok and not (arms_length and affiliated[j])
+                keep = eligible and not (spread > 0.0 and abs(p - mid) > limit)
                 if want_flags:
-                    flags[j] = USED if keep else (OUTLIER if lot_ok else BELOW_MIN_LOT)
+                    if keep:
+                        flags[j] = USED
+                    elif eligible:
+                        flags[j] = OUTLIER
+                    else:
+                        flags[j] = AFFILIATED if lot_ok else BELOW_MIN_LOT
                 w = q if keep else 0.0
+                if have_participants:
+                    if buyer[j] >= 0:
+                        participant_volume[buyer[j]] += w
+                    if seller[j] >= 0:
+                        participant_volume[seller[j]] += w
+                    coded = coded or (keep and (buyer[j] >= 0 or seller[j] >= 0))
                 value += p * w
                 total += w
                 n_used += keep
@@ -307,6 +331,16 @@ def assess_groups(
                 if v > 0.0:
                     n_touched += 1
                     biggest = max(biggest, v)
+            most = 0.0
+            if have_participants:
+                for j in range(lo, hi):
+                    most = max(most, participant_volume[buyer[j]] if buyer[j] >= 0 else 0.0)
+                    most = max(most, participant_volume[seller[j]] if seller[j] >= 0 else 0.0)
+                for j in range(lo, hi):
+                    if buyer[j] >= 0:
+                        participant_volume[buyer[j]] = 0.0
+                    if seller[j] >= 0:
+                        participant_volume[seller[j]] = 0.0
             trades[c, d] = n_used
             volume[c, d] = total
             exchanges[c, d] = n_touched
@@ -318,6 +352,10 @@ def assess_groups(
                 top_share[c, d] = biggest / total
                 if biggest / total > max_share[c]:
                     missing |= SHARE_ABOVE_CAP
+                if coded:
+                    top_participant[c, d] = most / total
+                    if most / total > max_participant_share[c]:
+                        missing |= PARTICIPANT_ABOVE_CAP
             if n_used < min_trades[c]:
                 missing |= SHORT_TRADES
             if total < min_volume[c] or n_used == 0:
@@ -342,6 +380,7 @@ def assess_groups(
         low,
         exchanges,
         top_share,
+        top_participant,
         shortfall,
         problems,
     )

@@ -1,4 +1,4 @@
-"""Numba kernels for bilateral and GEKS price index formulas.
+"""Numba kernels for bilateral price index formulas, and the matrix of them GEKS uses.
 
 Inputs are dense matrices indexed ``[period, item]``: ``prices`` and ``quantities`` as
 float64, NaN where the item is absent in that period. Every comparison of two periods
@@ -21,11 +21,6 @@ WALSH = 4
 JEVONS = 5
 DUTOT = 6
 CARLI = 7
-
-MOVEMENT = 0
-WINDOW = 1
-HALF = 2
-MEAN = 3
 
 
 @njit
@@ -87,8 +82,7 @@ def chained(prices, quantities, base, formula):
     return out
 
 
-@njit_parallel
-def pairwise(prices, quantities, formula, band):
+def _pairwise(prices, quantities, formula, band):
     """``M[j, k]`` = index of period k against period j, for ``|j - k| < band``; else NaN."""
     periods = prices.shape[0]
     out = np.full((periods, periods), np.nan)
@@ -98,45 +92,6 @@ def pairwise(prices, quantities, formula, band):
     return out
 
 
-@njit
-def geks_window(pairs, start, window):
-    """GEKS over periods ``start .. start + window - 1``, 1 in the first of them."""
-    log_levels = np.empty(window)
-    for t in range(window):
-        total = 0.0
-        for k in range(window):
-            total += np.log(pairs[start, start + k]) + np.log(pairs[start + k, start + t])
-        log_levels[t] = total / window
-    return np.exp(log_levels - log_levels[0])
-
-
-@njit
-def _splice_factor(old, new, overlap):
-    # ``overlap`` is a position in the new window; the same period sits one later in the old.
-    last = new.size - 1
-    return (new[last] / new[overlap]) / (old[last] / old[overlap + 1])
-
-
-@njit
-def rolling_geks(pairs, window, splice):
-    """GEKS over the first window, then one period per window shifted by one, spliced on."""
-    periods = pairs.shape[0]
-    out = np.empty(periods)
-    old = geks_window(pairs, 0, window)
-    out[:window] = old
-    for start in range(1, periods - window + 1):
-        new = geks_window(pairs, start, window)
-        if splice == MOVEMENT:
-            factor = _splice_factor(old, new, window - 2)
-        elif splice == WINDOW:
-            factor = _splice_factor(old, new, 0)
-        elif splice == HALF:
-            factor = _splice_factor(old, new, (window - 1) // 2)
-        else:
-            log_total = 0.0
-            for overlap in range(window - 1):
-                log_total += np.log(_splice_factor(old, new, overlap))
-            factor = np.exp(log_total / (window - 1))
-        out[start + window - 1] = out[start + window - 2] * factor
-        old = new
-    return out
+pairwise = njit_parallel(_pairwise)
+pairwise_serial = njit(_pairwise)
+"""``pairwise`` on one thread."""

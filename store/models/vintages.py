@@ -34,6 +34,8 @@ class Vintage:
     inputs_hash: Mapped[str] = mapped_column(String(64))
     published_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     superseded_at: Mapped[dt.datetime | None]
+    flags: Mapped[str | None] = mapped_column(String(64))
+    """Space-separated flags of the value, such as ``review`` (a move beyond the threshold)."""
 
 
 REASONS = (
@@ -71,6 +73,29 @@ class Correction(Base):
     cause: Mapped[str | None] = mapped_column(String(1000))
     forced: Mapped[bool] = mapped_column(default=False, server_default=false())
     published_at: Mapped[dt.datetime]
+
+
+class Alert(Base):
+    """A published value whose day-on-day move exceeded the methodology's review threshold.
+
+    ``kind`` is ``index`` or ``assessment``; ``code`` the index or commodity; the value
+    (``date``, ``vintage``) carries the flag ``review``. Publication is not held back."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_raised_at", "raised_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(32))
+    date: Mapped[dt.date] = mapped_column(Date)
+    vintage: Mapped[int]
+    value: Mapped[float] = mapped_column(Float)
+    previous_date: Mapped[dt.date] = mapped_column(Date)
+    previous_value: Mapped[float] = mapped_column(Float)
+    move: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    methodology_version: Mapped[str] = mapped_column(String(32))
+    raised_at: Mapped[dt.datetime]
 
 
 class PublicationState(Base):
