@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from api.errors import document_errors, install_error_handlers
 from api.routes import feeds, trades, weights
@@ -46,6 +48,23 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.calendar = Calendar.from_settings(settings)
     app.state.sessions = session_factory(engine)
     install_error_handlers(app)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, _exc: ClientDisconnect) -> Response:
+        # Nobody reads this answer; the request is over and nothing of it was stored.
+        logging.getLogger("bcpi.api").info(
+            "client disconnected during %s %s", request.method, request.url.path
+        )
+        return Response(status_code=400)
+
+    @app.exception_handler(trades.TooManyUploads)
+    async def _busy(_request: Request, exc: trades.TooManyUploads) -> JSONResponse:
+        return JSONResponse(
+            {"error": "TooManyUploads", "detail": exc.message},
+            status_code=exc.status_code,
+            headers={"Retry-After": str(exc.context["retry_after"])},
+        )
+
     faults.install(app)  # test-only (BCPI_FAULT_PLAN); inert otherwise
     document_errors(app)
 

@@ -6,7 +6,8 @@ constant time, and the key itself is never logged nor echoed. A missing, unknown
 revoked key answers 401; a valid key of the wrong role answers 403.
 
 Roles: ``exchange`` (pushes its own exchange's trades; the exchange comes from the key,
-never from the payload), ``admin`` (operations), ``read`` (published data). Reading is
+never from the payload), ``admin`` (operations), ``read`` (published data), ``auditor``
+(operators' reads) and ``metrics`` (``/metrics`` only, for the Prometheus scraper). Reading is
 also open to any valid key and, unless ``require_read_key`` is set, to anonymous callers
 (:data:`OptionalReader`).
 """
@@ -19,14 +20,22 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
-from core.errors import Forbidden, Unauthenticated
+from core.errors import BcpiError, Forbidden, Unauthenticated
 from publication.disclosure import PUBLIC, Audience
 from store import models
+from store.db import snapshot
 from store.reference import hash_key
 
 READER_ROLES = ("read", "admin", "exchange", "auditor")
 MAX_KEY_LENGTH = 256
+
+
+class KeyCheckUnavailable(BcpiError):
+    """The database holding the keys cannot be reached: no key can be checked."""
+
+    status_code = 503
 
 
 @dataclass(frozen=True)
@@ -51,22 +60,31 @@ def _lookup(request: Request, key: str) -> Principal | None:
     if len(key) > MAX_KEY_LENGTH or not key.isascii():
         return None
     digest = hash_key(key)
-    with request.app.state.sessions() as session:
-        row = session.execute(
-            select(
-                models.ApiKey.id,
-                models.ApiKey.key_hash,
-                models.ApiKey.role,
-                models.ApiKey.revoked_at,
-                models.ApiKey.exchange_id,
-                models.Exchange.code,
-            )
-            .outerjoin(models.Exchange, models.Exchange.id == models.ApiKey.exchange_id)
-            .where(models.ApiKey.key_hash == digest)
-        ).first()
+    try:
+        with snapshot(request.app.state.sessions) as session:  # no write lock to wait on
+            row = _key_row(session, digest)
+    except OperationalError as exc:
+        raise KeyCheckUnavailable(
+            "the database cannot be reached, so the API key cannot be checked; try again later"
+        ) from exc
     if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at:
         return None
     return Principal(row.id, row.role, row.exchange_id, row.code)
+
+
+def _key_row(session, digest: str):
+    return session.execute(
+        select(
+            models.ApiKey.id,
+            models.ApiKey.key_hash,
+            models.ApiKey.role,
+            models.ApiKey.revoked_at,
+            models.ApiKey.exchange_id,
+            models.Exchange.code,
+        )
+        .outerjoin(models.Exchange, models.Exchange.id == models.ApiKey.exchange_id)
+        .where(models.ApiKey.key_hash == digest)
+    ).first()
 
 
 def authenticate(request: Request) -> Principal:
@@ -120,5 +138,6 @@ ExchangePrincipal = Annotated[Principal, Depends(require_roles("exchange"))]
 AdminPrincipal = Annotated[Principal, Depends(require_roles("admin"))]
 OverseerPrincipal = Annotated[Principal, Depends(require_roles("admin", "auditor"))]
 """Reads that only operators may make: an administrator, or an auditor (who writes nothing)."""
+MetricsPrincipal = Annotated[Principal, Depends(require_roles("admin", "metrics"))]
 ReaderPrincipal = Annotated[Principal, Depends(require_roles(*READER_ROLES))]
 OptionalReader = Annotated[Principal | None, Depends(optional_reader)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import time
 from collections.abc import Callable
 
@@ -68,12 +69,15 @@ class RequestMetrics:
             REQUEST_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
+CONVERTOR = re.compile(r":\w+}")  # "{trade_id:path}" is labelled "{trade_id}", as in OpenAPI
+
+
 def _route_template(scope) -> str:
     """The matched route's path template; a response given before routing (a cache, a
     guard) is matched here against the app's routes."""
     route = getattr(scope.get("route"), "path", None)
     if route:
-        return route
+        return CONVERTOR.sub("}", route)
     app = scope.get("app")
     for candidate in getattr(getattr(app, "router", None), "routes", ()):
         # Included routers (FastAPI) expand into their effective routes.
@@ -81,7 +85,7 @@ def _route_template(scope) -> str:
         for route in expand() if expand else (candidate,):
             template = getattr(route, "path", None)
             if template and route.matches(scope)[0] == Match.FULL:
-                return template
+                return CONVERTOR.sub("}", template)
     return "unmatched"
 
 

@@ -162,7 +162,7 @@ def replay(
     """Replay what was published on ``dates`` (every published date when None)."""
     wanted = set(dates) if dates is not None else None
     report = ReplayReport()
-    with Session(source) as session, _directory(workdir) as directory:
+    with Session(source) as session, workspace(workdir) as directory:
         scope = published_values(session, wanted, index_code)
         report.dates = sorted({p.date for p in scope}) if wanted is None else sorted(wanted)
         journal = _journal(session)
@@ -190,7 +190,7 @@ def replay(
 
 
 @contextmanager
-def _directory(workdir: Path | None) -> Iterator[Path]:
+def workspace(workdir: Path | None) -> Iterator[Path]:
     """``workdir`` as given, or a temporary directory removed afterwards."""
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,13 @@ from cli.common import DatabaseUrl, engine_of, fail, prepared, reports_errors, s
 from cli.governance import OperatorName, operator_of
 from store.db import session_scope
 from store.operator_log import record_act
-from store.reference import add_exchange, create_key, revoke_key, rotate_exchange_key
+from store.reference import (
+    add_exchange,
+    check_exchange_code,
+    create_key,
+    revoke_key,
+    rotate_exchange_key,
+)
 
 exchanges_app = typer.Typer(help="Exchanges and their API keys.", no_args_is_help=True)
 keys_app = typer.Typer(help="Admin and read API keys.", no_args_is_help=True)
@@ -26,7 +32,9 @@ def exchanges_add(
     operator: OperatorName = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Register an exchange; prints its new API key alone on stdout (shown once)."""
+    """Register an exchange; prints its new API key alone on stdout (shown once). CODE: 2 to
+    16 of A-Z, 0-9, _ and -."""
+    check_exchange_code(code)
     with session_scope(prepared(database_url).engine) as session:
         _, key = add_exchange(session, code, name)
         details = {"exchange": code, "name": name, "key": key[:12]}

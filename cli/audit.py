@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from audit.chain import verify_chain
 from audit.replay import ReplayReport, published_dates, replay
+from audit.stored_trades import rebuild_trades
 from cli.common import DatabaseUrl, fail, prepared, say, settings_for
 from core.catalogue import Catalogue, load_catalogue
 from core.settings import Settings, get_settings
@@ -113,10 +114,54 @@ def replay_command(
 
 
 @audit_app.command("verify")
-def audit_verify(database_url: DatabaseUrl = None) -> None:
-    """Re-hash every archived batch and walk the hash chain; name every batch that fails."""
+def audit_verify(
+    database_url: DatabaseUrl = None,
+    trades: Annotated[
+        bool,
+        typer.Option(
+            "--trades/--no-trades",
+            help="Also rebuild every stored trade from the archive and compare (default).",
+        ),
+    ] = True,
+) -> None:
+    """Re-hash every archived batch and walk the hash chain; name every batch that fails.
+    Then rebuild every trade from the archived batches and FX loads and name every stored
+    trade that differs from its rebuilt twin (a row edited behind the service's back)."""
     ctx = prepared(database_url)
-    raise typer.Exit(code=verify_command(ctx.engine, ctx.settings))
+    code = verify_command(ctx.engine, ctx.settings)
+    if trades:
+        code = max(code, verify_trades(ctx.engine, ctx.settings))
+    raise typer.Exit(code=code)
+
+
+def verify_trades(engine: Engine, settings: Settings) -> int:
+    started = time.perf_counter()
+    report = rebuild_trades(
+        engine,
+        archive_dir=settings.archive_dir,
+        catalogue=load_catalogue(settings.catalogue_path),
+        settings=settings,
+    )
+    seconds = time.perf_counter() - started
+    for difference in report.differences[:SHOWN_DIFFERENCES]:
+        if difference.what == "trade":
+            typer.echo(
+                f"FAIL trade {difference.code}: {difference.field}: stored "
+                f"{difference.published!r}, the archive gives {difference.replayed!r}"
+            )
+        else:
+            typer.echo(f"FAIL {difference}")
+    if len(report.differences) > SHOWN_DIFFERENCES:
+        typer.echo(f"… and {len(report.differences) - SHOWN_DIFFERENCES} more")
+    typer.echo(
+        f"{report.values} stored trades rebuilt from {report.batches} archived batches "
+        f"in {seconds:.1f}s"
+    )
+    if not report.differences:
+        typer.echo("audit verify: OK, every stored trade is what its archived batches give")
+        return 0
+    typer.echo(f"audit verify: FAILED, {len(report.differences)} trade difference(s)")
+    return 1
 
 
 @audit_app.command("clean")

@@ -7,6 +7,7 @@ what a script captures.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import Engine
 
+from api.formats import FORMULA_START
 from cli.common import DatabaseUrl, prepared, reports_errors, say
 from core.catalogue import Catalogue
 from core.methodology import in_force
@@ -39,6 +41,22 @@ fx_app = typer.Typer(help="The daily FX table used to normalise prices.", no_arg
 
 def rejected_path(path: Path) -> Path:
     return path.with_name(path.name + ".rejected.csv")
+
+
+def defuse_formulas(path: Path) -> None:
+    """Rewrite the CSV file ``path`` with every cell a spreadsheet would run as a formula
+    (one starting with = + - @, a tab or a carriage return) prefixed with an apostrophe,
+    as :func:`api.formats.safe_text` does for CSV answers; streamed, so any size fits."""
+    names = pl.read_csv(path, n_rows=0, infer_schema=False).columns
+    partial = path.with_name(path.name + ".partial")
+    pl.scan_csv(path, infer_schema=False).with_columns(
+        pl.when(pl.col(name).str.contains(FORMULA_START))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in names
+    ).sink_csv(partial)
+    os.replace(partial, path)
 
 
 def count_rows(path: Path) -> int | None:
@@ -106,6 +124,8 @@ def ingest_files(
                 rejected_path=out,
                 progress=lambda rows, task=task: progress.advance(task, rows),
             )
+        if result.rejected:
+            defuse_formulas(out)
         console.print(summary_table(path.name, result, out))
         results.append(result)
     return results

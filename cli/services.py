@@ -11,6 +11,7 @@ import typer
 
 from cli.common import Context, DatabaseUrl, prepared, reports_errors, say, settings_for
 from core.logging import logging_config
+from core.settings import Settings
 
 
 def _metrics_dir() -> None:
@@ -46,6 +47,7 @@ def _run_server(ctx: Context, *, with_scheduler: bool, workers: int = 1) -> None
                 host=settings.host,
                 port=settings.port,
                 log_config=log_config,
+                **_proxies(settings),
             )
         else:
             from api.app import create_app
@@ -55,10 +57,18 @@ def _run_server(ctx: Context, *, with_scheduler: bool, workers: int = 1) -> None
                 host=settings.host,
                 port=settings.port,
                 log_config=log_config,
+                **_proxies(settings),
             )
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+
+
+def _proxies(settings: Settings) -> dict:
+    """Forwarded headers believed only from the configured proxies (uvicorn would trust
+    any loopback peer by default)."""
+    trusted = ",".join(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or ""}
 
 
 @reports_errors

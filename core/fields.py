@@ -44,6 +44,23 @@ OPTIONAL_FIELDS: dict[str, pl.DataType] = {
 ALL_FIELDS: tuple[str, ...] = (*REQUIRED_FIELDS, *OPTIONAL_FIELDS)
 # A payload may name its exchange; it must then be the key's own (else the request is 403).
 EXCHANGE_FIELD = "exchange"
+ALIASES: dict[str, str] = {
+    "tradeid": "trade_id",
+    "execid": "trade_id",
+    "symbol": "commodity",
+    "securityid": "commodity",
+    "transacttime": "traded_at",
+    "lastpx": "price",
+    "lastqty": "quantity",
+    "unitofmeasure": "unit",
+}
+"""Other names of a feed column (the FIX trade capture report's among them), lower-cased:
+column names are matched without regard to case."""
+COLUMN_NAMES: dict[str, str] = {
+    **{name: name for name in (*ALL_FIELDS, EXCHANGE_FIELD)},
+    **ALIASES,
+}
+"""Every accepted column name, lower-cased, to the field it names."""
 
 MAX_TEXT_LENGTH = 64
 # More benchmark units than any market trades in a year: a larger quantity is a mistake,

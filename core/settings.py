@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest trade push body (413 above)."
     )
+    upload_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Longest time to receive a pushed body (408 past it).",
+    )
+    uploads_per_key: int = Field(
+        default=4,
+        ge=0,
+        description="Bodies one key may be sending at once, per server process (429 above;"
+        " 0 = unlimited).",
+    )
     rows_per_batch: int = Field(
         default=100_000, ge=1, description="Most rows in one push (413 above); file batch size."
     )
@@ -89,6 +101,11 @@ class Settings(BaseSettings):
     )
     anonymous_rate_limit: int = Field(
         default=0, ge=0, description="Requests per client address per window without a key."
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses of the reverse proxies whose X-Forwarded-For "
+        "and X-Forwarded-Proto are believed; from any other peer they are ignored.",
     )
     rate_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
     stream_poll_seconds: float = Field(default=1.0, gt=0, le=60, allow_inf_nan=False)

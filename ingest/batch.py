@@ -1,7 +1,12 @@
 """One batch of trades: validate, normalise, store idempotently, revise, mark restatements.
 
 One batch is one transaction: the batch record, its new trades, its cancels and amends
-and its restatement marks commit together or not at all. Re-sent trades hit
+and its restatement marks commit together or not at all. The costly part, parsing and
+checking every row (:func:`check_batch`), needs only the reference data read into an
+:class:`IngestContext`; :func:`prepare` does it before the write transaction opens, so a
+large or hostile batch never holds the write lock while it is checked, and
+:func:`current` re-checks it inside the transaction only if that reference data
+changed meanwhile. Re-sent trades hit
 ``UNIQUE(exchange_id, trade_id)`` and count as duplicates; rejected rows are reported with
 their reason and never stored. Within a batch, new trades are stored first, then cancels
 and amends in row order. Pushes (:mod:`ingest.push`) and files (:mod:`ingest.files`) both
@@ -77,6 +82,17 @@ class IngestContext:
     now: dt.datetime
     future_tolerance: dt.timedelta
     atomic: bool = False
+    reference: tuple | None = None
+    """What the rules and FX table were read from (:func:`reference_state`)."""
+
+
+def reference_state(session: Session) -> tuple:
+    """A cheap fingerprint of the reference data a batch is checked against: commodities
+    and FX rates are only ever added, so their counts and highest ids change with them."""
+    return tuple(
+        session.execute(select(func.count(), func.max(table.id))).one()
+        for table in (models.Commodity, models.FxRate)
+    )
 
 
 def ingest_context(
@@ -91,6 +107,7 @@ def ingest_context(
 ) -> IngestContext:
     settings = settings or get_settings()
     exchange = get_exchange(session, exchange_code)
+    reference = reference_state(session)
     return IngestContext(
         exchange_id=exchange.id,
         exchange_code=exchange.code,
@@ -99,6 +116,7 @@ def ingest_context(
         now=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
         future_tolerance=settings.future_tolerance,
         atomic=atomic,
+        reference=reference,
     )
 
 
@@ -206,6 +224,69 @@ def check_batch(
         ]
     )
     return CheckedBatch(rows.item(), good, bad, received, banded)
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch checked against the reference data of ``ctx``, ready to store."""
+
+    ctx: IngestContext
+    checked: CheckedBatch
+    rows: pl.DataFrame
+
+
+def prepare(
+    session: Session,
+    catalogue: Catalogue,
+    exchange_code: str,
+    frame: pl.DataFrame,
+    *,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+    atomic: bool = False,
+    calendar: Calendar | None = None,
+    first_row: int = 1,
+) -> PreparedBatch:
+    """Read the reference data in ``session`` (a read-only snapshot will do), then check
+    ``frame`` against it; no write happens, so no write lock is needed."""
+    ctx = ingest_context(
+        session,
+        catalogue,
+        exchange_code,
+        settings=settings,
+        now=now,
+        atomic=atomic,
+        calendar=calendar,
+    )
+    check_exchange_column(frame, ctx.exchange_code)
+    return PreparedBatch(ctx, check_batch(ctx, frame, first_row), frame)
+
+
+def current(
+    session: Session,
+    catalogue: Catalogue,
+    prepared: PreparedBatch,
+    *,
+    settings: Settings | None = None,
+    calendar: Calendar | None = None,
+    first_row: int = 1,
+) -> PreparedBatch:
+    """``prepared`` if the reference data it was checked against is still what ``session``
+    sees, else the batch checked again against what it sees now."""
+    if reference_state(session) == prepared.ctx.reference:
+        return prepared
+    ctx = prepared.ctx
+    return prepare(
+        session,
+        catalogue,
+        ctx.exchange_code,
+        prepared.rows,
+        settings=settings,
+        now=ctx.now,
+        atomic=ctx.atomic,
+        calendar=calendar,
+        first_row=first_row,
+    )
 
 
 def ingest_batch(
@@ -331,21 +412,23 @@ def ingest_frame(
     settings: Settings | None = None,
     calendar: Calendar | None = None,
 ) -> IngestResult:
-    """One batch from a frame already read (the HTTP path and tests)."""
-    ctx = ingest_context(
+    """One batch from a frame already read, checked and stored in ``session``'s
+    transaction (tests and single-trade changes; a push checks first, see :func:`prepare`)."""
+    frame = feed.collect() if isinstance(feed, pl.LazyFrame) else feed
+    prepared = prepare(
         session,
         catalogue,
         exchange_code,
+        frame,
         settings=settings,
         now=now,
         atomic=atomic,
         calendar=calendar,
     )
-    frame = feed.collect() if isinstance(feed, pl.LazyFrame) else feed
-    check_exchange_column(frame, ctx.exchange_code)
     return ingest_batch(
         session,
-        ctx,
-        frame,
+        prepared.ctx,
+        None,
         BatchSource(source, fmt or source, sha256, archive_path, filename),
+        checked=prepared.checked,
     )

@@ -1,11 +1,13 @@
 """Batches pushed by an exchange: idempotent, durable, retried past transient failures.
 
 :func:`push` is what ``POST /v1/trades`` does, without HTTP: a batch (its bytes and
-format) is checked against the key's exchange, archived, validated and stored in one
-transaction, and its answer is returned only after that transaction has committed. With
-an ``Idempotency-Key`` the first answer is stored with the batch and replayed for a retry
-with the same payload; the same key with another payload is refused. :func:`revise` does
-the same for one cancel or amend of a stored trade.
+format) is checked against the key's exchange, archived and validated against a read-only
+snapshot of the reference data, then stored in one short write transaction, and its answer
+is returned only after that transaction has committed. No write lock is held while a batch
+is read or checked; a lock another writer still holds after the retries answers 503 with
+``Retry-After``. With an ``Idempotency-Key`` the first answer is stored with the batch and
+replayed for a retry with the same payload; the same key with another payload is refused.
+:func:`revise` does the same for one cancel or amend of a stored trade.
 """
 
 from __future__ import annotations
@@ -28,10 +30,20 @@ from core.faults import fault_point
 from core.fields import Reason
 from core.settings import Settings
 from ingest.archive import archive_bytes
-from ingest.batch import check_exchange_column, ingest_frame
+from ingest.batch import (
+    BatchSource,
+    PreparedBatch,
+    check_exchange_column,
+    current,
+    ingest_batch,
+    ingest_frame,
+    prepare,
+)
+from ingest.limits import Limits
 from ingest.readers import read_body
 from ingest.results import IngestResult
 from store import models
+from store.db import snapshot
 from store.models import IdempotencyRecord
 
 ATTEMPTS = 3
@@ -52,6 +64,17 @@ class Answer:
     status: int
     body: bytes
     replayed: bool = False
+    retry_after: int | None = None
+    """Seconds to wait before sending the same request again (a busy database)."""
+
+
+BUSY = Answer(
+    503,
+    json.dumps(
+        {"error": "DatabaseBusy", "detail": "the database is busy; nothing was stored, retry"}
+    ).encode(),
+    retry_after=1,
+)
 
 
 def _request_hash(fmt: str, atomic: bool, body: bytes) -> str:
@@ -115,58 +138,90 @@ def push(
     idempotency_key: str | None,
 ) -> Answer:
     """Store one pushed batch (see the module docstring); the answer once it is durable."""
-    return _retrying(
-        lambda: _push(sessions, catalogue, settings, pusher, fmt, body, atomic, idempotency_key)
-    )
+    return _push(sessions, catalogue, settings, pusher, fmt, body, atomic, idempotency_key)
 
 
 def _push(sessions, catalogue, settings, pusher, fmt, body, atomic, idempotency_key) -> Answer:
     now = dt.datetime.now(dt.UTC)
     request_hash = _request_hash(fmt, atomic, body)
     if idempotency_key is not None:
-        with sessions() as session:
+        with snapshot(sessions) as session:
             record = _stored_answer(session, pusher, idempotency_key, now)
             if record is not None:
                 return _replay(record, request_hash)
-    frame = read_body(body, fmt)
+    frame = read_body(body, fmt, Limits.from_settings(settings))
     if frame.height > settings.rows_per_batch:
         raise PayloadTooLarge(
             f"{frame.height} rows exceed the limit of {settings.rows_per_batch} rows per batch"
         )
     check_exchange_column(frame, pusher.exchange_code)
     archived = archive_bytes(settings.archive_dir, pusher.exchange_code, body, fmt)
+    with snapshot(sessions) as session:
+        prepared = prepare(
+            session,
+            catalogue,
+            pusher.exchange_code,
+            frame,
+            settings=settings,
+            now=now,
+            atomic=atomic,
+        )
+    source = BatchSource("http", fmt, archived.sha256, archived.path)
     try:
-        with sessions.begin() as session:
-            result = _stored(
-                session, catalogue, settings, pusher, frame, archived, fmt, now, atomic
+        answer = _retrying(
+            lambda: _commit(
+                sessions, catalogue, settings, prepared, source, request_hash, idempotency_key
             )
-            answer = result.json()
-            if idempotency_key is not None:
-                record = IdempotencyRecord(
-                    exchange_id=pusher.exchange_id,
-                    key=idempotency_key,
-                    request_hash=request_hash,
-                    status_code=200,
-                    response_body=answer.decode(),
-                    batch_id=result.batch_id,
-                    created_at=now,
-                    expires_at=now + settings.idempotency_ttl,
-                )
-                _store_answer(session, record)
-            fault_point("before_commit", answer=answer.decode())
+        )
     except BatchRejected as exc:
         return rejected_answer(exc.message, "BatchRejected", exc.result)
     except IntegrityError:
         if idempotency_key is None:
             raise
         # The same key committed concurrently: answer as it was answered.
-        with sessions() as session:
+        with snapshot(sessions) as session:
             record = _stored_answer(session, pusher, idempotency_key, now)
         if record is None:
             raise
         return _replay(record, request_hash)
+    except OperationalError as exc:
+        if not _transient(exc):
+            raise
+        return BUSY
     fault_point("after_commit")
     return Answer(200, answer)
+
+
+def _commit(
+    sessions: sessionmaker[Session],
+    catalogue: Catalogue,
+    settings: Settings,
+    prepared: PreparedBatch,
+    source: BatchSource,
+    request_hash: str,
+    idempotency_key: str | None,
+) -> bytes:
+    """Store a checked batch (and its answer, under ``idempotency_key``) in one write
+    transaction; its answer once committed."""
+    with sessions.begin() as session:
+        prepared = current(session, catalogue, prepared, settings=settings)
+        ctx = prepared.ctx
+        result = ingest_batch(session, ctx, None, source, checked=prepared.checked)
+        answer = result.json()
+        if idempotency_key is not None:
+            record = IdempotencyRecord(
+                exchange_id=ctx.exchange_id,
+                key=idempotency_key,
+                request_hash=request_hash,
+                status_code=200,
+                response_body=answer.decode(),
+                batch_id=result.batch_id,
+                created_at=ctx.now,
+                expires_at=ctx.now + settings.idempotency_ttl,
+            )
+            _store_answer(session, record)
+        fault_point("before_commit", answer=answer.decode())
+    return answer
 
 
 def _stored(session, catalogue, settings, pusher, frame, archived, fmt, now, atomic=False):
@@ -236,4 +291,8 @@ def revise(
                 raise _Refused(result)
     except _Refused as refused:
         return rejected_answer("the trade is invalid", "TradeRejected", refused.result)
+    except OperationalError as exc:
+        if not _transient(exc):
+            raise
+        return BUSY
     return Answer(200, result.json())

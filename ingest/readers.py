@@ -18,7 +18,9 @@ from pathlib import Path
 import polars as pl
 
 from core.errors import IngestError, PayloadTooLarge, UnsupportedMediaType
-from core.fields import ALL_FIELDS, EXCHANGE_FIELD
+from core.fields import ALL_FIELDS, COLUMN_NAMES, EXCHANGE_FIELD, REQUIRED_FIELDS
+from ingest import limits as checks
+from ingest.limits import Limits
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 MEDIA_TYPES = {
@@ -34,6 +36,8 @@ MEDIA_TYPES = {
     "application/vnd.apache.arrow.stream": "arrow",
 }
 TEXT_SCHEMA = {name: pl.String for name in (*ALL_FIELDS, EXCHANGE_FIELD)}
+DELIMITERS = (",", ";", "\t")
+HEADER_SAMPLE = 64 * 1024
 
 
 def feed_format(path: Path) -> str:
@@ -47,12 +51,44 @@ def feed_format(path: Path) -> str:
         ) from None
 
 
+def _file_header(path: Path) -> bytes:
+    """The first line of a CSV file, read a piece at a time; 413 once it holds more
+    delimiters than ``MAX_COLUMNS`` columns allow of any delimiter."""
+    header = b""
+    with path.open("rb") as feed:
+        while b"\n" not in header:
+            piece = feed.read(HEADER_SAMPLE)
+            if not piece or len(header) > 16 * HEADER_SAMPLE:
+                break
+            header += piece
+            if max(header.count(d.encode()) for d in DELIMITERS) >= checks.MAX_COLUMNS:
+                end = header.find(b"\n")
+                line = header if end < 0 else header[:end]
+                counts = max(line.count(d.encode()) for d in DELIMITERS)
+                Limits(rows=0).check_columns(counts + 1 if end >= 0 else counts)
+    return checks.csv_header(header)
+
+
 def scan_feed(path: Path) -> pl.LazyFrame:
+    """The file's rows, its columns renamed to the feed's field names (see
+    :func:`canonical_names`)."""
     if not path.is_file():
         raise IngestError(f"{path}: no such file", path=str(path))
-    if feed_format(path) == "csv":
-        return pl.scan_csv(path, infer_schema=False)
-    return pl.scan_parquet(path)
+    try:
+        if feed_format(path) == "csv":
+            delimiter = csv_delimiter(_file_header(path))
+            lf = pl.scan_csv(path, infer_schema=False, separator=delimiter)
+        else:
+            lf = pl.scan_parquet(path)
+        columns = lf.collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise IngestError(f"{path.name}: cannot be read: {exc}", path=str(path)) from exc
+    Limits(rows=0).check_columns(len(columns))
+    try:
+        renamed = canonical_names(columns)
+    except IngestError as exc:
+        raise IngestError(f"{path.name}: {exc.message}", path=str(path)) from None
+    return lf.select(pl.col(old).alias(new) for old, new in renamed.items())
 
 
 def feed_batches(path: Path, rows: int) -> Iterator[pl.DataFrame]:
@@ -140,9 +176,15 @@ class GzipLimiter:
     def feed(self, data: bytes) -> None:
         try:
             while data:
+                if self._inflate.eof:
+                    # Members follow one another (``cat a.gz b.gz``); zeros may pad the end.
+                    data = data.lstrip(b"\0")
+                    if not data:
+                        return
+                    self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 out = self._inflate.decompress(data, min(self.PIECE, self.limit - self.size + 1))
                 self._take(out)
-                data = self._inflate.unconsumed_tail
+                data = self._inflate.unconsumed_tail or self._inflate.unused_data
         except zlib.error as exc:
             raise IngestError(f"body is not valid gzip: {exc}") from exc
 
@@ -162,7 +204,58 @@ class GzipLimiter:
         return b"".join(self._parts)
 
 
-def _python_json_rows(rows: object) -> pl.DataFrame:
+def _json_names(data: bytes, lines: bool) -> dict[str, str]:
+    """The body's keys that name a field, to the field; ``IngestError`` (422) naming a key
+    that an object holds twice, or two keys that name one field. A body that is not valid
+    JSON is left to the readers to explain."""
+    keys: set[str] = set()
+
+    def pairs_hook(pairs: list[tuple[str, object]]) -> None:
+        names = [name for name, _ in pairs]
+        if len(set(names)) != len(names):
+            twice = next(name for name in names if names.count(name) > 1)
+            raise IngestError(
+                f"an object holds the key {twice!r} twice; each field may appear once per trade"
+            )
+        keys.update(names)
+
+    def ignored(_: str) -> None:
+        return None
+
+    decoder = json.JSONDecoder(
+        object_pairs_hook=pairs_hook,
+        parse_float=ignored,
+        parse_int=ignored,
+        parse_constant=ignored,
+    )
+    try:
+        for text in data.decode("utf-8").split("\n") if lines else [data.decode("utf-8")]:
+            if text.strip():
+                decoder.decode(text)
+    except (ValueError, RecursionError):
+        pass
+    names: dict[str, str] = {}
+    named: dict[str, str] = {}
+    for key in sorted(keys):
+        field = COLUMN_NAMES.get(key.strip().lower())
+        if field is None:
+            continue
+        if field in named:
+            raise IngestError(f"keys {named[field]!r} and {key!r} both name the field {field!r}")
+        named[field] = key
+        names[key] = field
+    return names
+
+
+def _json_frame(frame: pl.DataFrame, names: dict[str, str]) -> pl.DataFrame:
+    """``frame`` with its columns named as fields, every field present."""
+    present = {names[column]: pl.col(column) for column in frame.columns if column in names}
+    return frame.select(
+        present.get(name, pl.lit(None, pl.String)).alias(name) for name in TEXT_SCHEMA
+    )
+
+
+def _python_json_rows(rows: object, names: dict[str, str]) -> pl.DataFrame:
     """Rows parsed by Python's json (numbers and NaN/Infinity kept as their text)."""
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise IngestError("body must be a JSON array of objects (one per trade)")
@@ -174,8 +267,9 @@ def _python_json_rows(rows: object) -> pl.DataFrame:
             return "true" if value else "false"
         return json.dumps(value, separators=(",", ":"))
 
-    columns = {name: [text(r.get(name)) for r in rows] for name in TEXT_SCHEMA}
-    return pl.DataFrame(columns, schema=TEXT_SCHEMA)
+    columns = {key: [text(r.get(key)) for r in rows] for key in names}
+    frame = pl.DataFrame(columns, schema=dict.fromkeys(names, pl.String))
+    return _json_frame(frame, names)
 
 
 def _loads(text: str) -> object:
@@ -185,19 +279,23 @@ def _loads(text: str) -> object:
 def _read_json(data: bytes) -> pl.DataFrame:
     if not data.lstrip()[:1] == b"[":
         raise IngestError("body must be a JSON array of objects (one per trade)")
+    names = _json_names(data, lines=False)
     try:
-        return pl.read_json(io.BytesIO(data), schema=TEXT_SCHEMA)
+        schema = dict.fromkeys(names, pl.String) or TEXT_SCHEMA
+        return _json_frame(pl.read_json(io.BytesIO(data), schema=schema), names)
     except pl.exceptions.PolarsError:
         pass  # NaN/Infinity tokens or numbers beyond float range: Python's parser keeps them
     try:
-        return _python_json_rows(_loads(data.decode("utf-8")))
+        return _python_json_rows(_loads(data.decode("utf-8")), names)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise IngestError(f"body is not valid JSON: {exc}") from exc
 
 
 def _read_ndjson(data: bytes) -> pl.DataFrame:
+    names = _json_names(data, lines=True)
     try:
-        return pl.read_ndjson(io.BytesIO(data), schema=TEXT_SCHEMA)
+        schema = dict.fromkeys(names, pl.String) or TEXT_SCHEMA
+        return _json_frame(pl.read_ndjson(io.BytesIO(data), schema=schema), names)
     except pl.exceptions.PolarsError:
         pass
     rows = []
@@ -212,26 +310,88 @@ def _read_ndjson(data: bytes) -> pl.DataFrame:
                     raise IngestError(f"body line {number} is not valid JSON: {exc}") from exc
     except (UnicodeDecodeError, RecursionError) as exc:
         raise IngestError(f"body is not valid NDJSON: {exc}") from exc
-    return _python_json_rows(rows)
+    return _python_json_rows(rows, names)
 
 
-def read_body(data: bytes, fmt: str) -> pl.DataFrame:
-    """A pushed body as a frame; ``IngestError`` (422) when it cannot be read at all."""
+def csv_delimiter(header: bytes) -> str:
+    """The delimiter of a CSV header: the one that splits it into the most known names,
+    else the most frequent of ``,`` ``;`` and tab, else ``,``."""
+
+    header = header[:HEADER_SAMPLE]
+
+    def known(delimiter: str) -> int:
+        names = header.decode("utf-8", "replace").split(delimiter)
+        return sum(name.strip().strip('"').strip().lower() in COLUMN_NAMES for name in names)
+
+    return max(DELIMITERS, key=lambda d: (known(d), header.count(d.encode()), d == ","))
+
+
+def canonical_names(columns: list[str]) -> dict[str, str]:
+    """The renaming of a body's columns to the feed's field names (case and aliases aside);
+    ``IngestError`` (422) when a required field is missing (every field of a trade, or the
+    trade id alone in a body with an ``action`` column) or named twice."""
+    renamed: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    unexpected = []
+    for column in columns:
+        field = COLUMN_NAMES.get(column.strip().lower())
+        if field is None:
+            unexpected.append(column)
+            continue
+        if field in seen:
+            raise IngestError(
+                f"columns {seen[field]!r} and {column!r} both name the field {field!r}"
+            )
+        seen[field] = column
+        renamed[column] = field
+    # A body of revisions (an ``action`` column) may cancel by trade id alone; its rows that
+    # add or amend a trade are checked field by field.
+    required = ("trade_id",) if "action" in seen else REQUIRED_FIELDS
+    missing = [name for name in required if name not in seen]
+    if missing:
+        others = ", ".join(map(repr, unexpected[:20])) if unexpected else "none"
+        raise IngestError(
+            f"required columns missing: {', '.join(missing)}; unexpected columns: {others};"
+            " columns are the documented field names or their aliases, in any case"
+        )
+    return renamed
+
+
+def with_canonical_names(frame: pl.DataFrame) -> pl.DataFrame:
+    renamed = canonical_names(frame.columns)
+    return frame.select(pl.col(old).alias(new) for old, new in renamed.items())
+
+
+def read_body(data: bytes, fmt: str, limits: Limits | None = None) -> pl.DataFrame:
+    """A pushed body as a frame; ``IngestError`` (422) when it cannot be read at all, and
+    ``PayloadTooLarge`` (413) when it is over ``limits``, before its rows are built."""
     try:
         if fmt == "json":
+            if limits is not None:
+                checks.check_json(data, limits)
             return _read_json(data)
         if fmt == "ndjson":
+            if limits is not None:
+                checks.check_ndjson(data, limits)
             return _read_ndjson(data)
         if fmt == "csv":
             try:
                 data.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise IngestError(f"CSV body is not UTF-8: {exc}") from exc
-            return pl.read_csv(io.BytesIO(data), infer_schema=False)
+            delimiter = csv_delimiter(checks.csv_header(data))
+            if limits is not None:
+                checks.check_csv(data, delimiter, limits)
+            frame = pl.read_csv(io.BytesIO(data), infer_schema=False, separator=delimiter)
+            return with_canonical_names(frame)
         if fmt == "parquet":
-            return pl.read_parquet(io.BytesIO(data))
+            if limits is not None:
+                checks.check_parquet(data, limits)
+            return with_canonical_names(pl.read_parquet(io.BytesIO(data)))
         if fmt == "arrow":
-            return pl.read_ipc_stream(io.BytesIO(data))
+            if limits is not None:
+                checks.check_arrow_stream(data, limits)
+            return with_canonical_names(pl.read_ipc_stream(io.BytesIO(data)))
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError, ValueError) as exc:
         raise IngestError(f"body cannot be read as {fmt}: {exc}") from exc
     raise IngestError(f"unknown format {fmt!r}")

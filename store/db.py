@@ -4,7 +4,8 @@ SQLite gets WAL, synchronous=FULL, a busy timeout and ``BEGIN IMMEDIATE`` write
 transactions; PostgreSQL is used as it comes. Reads that must not hold SQLite's write lock
 (a long export) go through the read engine, whose transactions begin ``DEFERRED``: under
 WAL they see one snapshot and block no writer. On PostgreSQL the read engine is the
-service engine.
+service engine. :func:`snapshot` gives the same on any session factory, for the reads an
+ingest makes before its short write transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+SNAPSHOT = "bcpi_snapshot"
+"""Connection execution option: this transaction only reads (SQLite begins it DEFERRED)."""
 
 
 def _prepare_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -32,7 +36,8 @@ def _prepare_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        deferred = connection.get_execution_options().get(SNAPSHOT, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if deferred else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
@@ -81,3 +86,16 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: commits on success, rolls back on any error."""
     with session_factory(engine).begin() as session:
         yield session
+
+
+@contextmanager
+def snapshot(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A read-only unit of work that takes no write lock: on SQLite its transaction begins
+    ``DEFERRED`` and, under WAL, reads one snapshot while writers commit. Rolled back at the
+    end; anything written in it is discarded."""
+    with sessions() as session:
+        session.connection(execution_options={SNAPSHOT: True})
+        try:
+            yield session
+        finally:
+            session.rollback()

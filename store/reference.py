@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import re
 import secrets
 from typing import Literal
 
@@ -12,7 +13,7 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from core.catalogue import Catalogue
-from core.errors import BcpiError, ReferenceDataConflict, UnknownExchange
+from core.errors import BcpiError, InvalidInput, ReferenceDataConflict, UnknownExchange
 from core.methodology import Methodology
 from store import models
 from store.reference_guard import check_catalogue
@@ -222,8 +223,23 @@ def revoke_key(session: Session, prefix: str, *, now: dt.datetime | None = None)
     return result.rowcount
 
 
+EXCHANGE_CODE = re.compile(r"[A-Z0-9_-]{2,16}")
+EXCHANGE_CODE_RULE = "2 to 16 characters, each an ASCII capital letter A-Z, a digit 0-9, _ or -"
+
+
+def check_exchange_code(code: str) -> str:
+    """``code`` if it may name a new exchange (it names archive folders and appears in
+    URLs and files), else :class:`InvalidInput` naming the allowed alphabet."""
+    if not EXCHANGE_CODE.fullmatch(code):
+        raise InvalidInput(
+            "code", f"exchange code {code!r} is not allowed: use {EXCHANGE_CODE_RULE}"
+        )
+    return code
+
+
 def add_exchange(session: Session, code: str, name: str) -> tuple[models.Exchange, str]:
     """A new exchange and its first API key (returned once, stored only as a hash)."""
+    check_exchange_code(code)
     if session.scalar(select(models.Exchange).where(models.Exchange.code == code)):
         raise BcpiError(f"exchange {code!r} already exists", code=code)
     exchange = models.Exchange(code=code, name=name)

@@ -11,6 +11,7 @@ an admin key, exchange A's key and exchange B's key; each key sent both as
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -33,8 +34,9 @@ from tests.support_api import (
 )
 
 PUBLIC, READ, ADMIN, EXCHANGE, OWN_TRADE = "public", "read", "admin", "exchange", "own trade"
+METRICS = "metrics"
 RULES = {
-    # Documentation, the dashboard and its assets, and the probes (nginx keeps /metrics in).
+    # Documentation, the dashboard and its assets, and the probes.
     ("GET", "/openapi.json"): PUBLIC,
     ("HEAD", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
@@ -47,7 +49,6 @@ RULES = {
     ("*", "/static"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
-    ("GET", "/metrics"): PUBLIC,
     # Published data: any valid key (and anonymous callers unless require_read_key).
     ("GET", "/v1/commodities"): READ,
     ("GET", "/v1/calendar"): READ,
@@ -66,6 +67,8 @@ RULES = {
     ("GET", "/v1/formulas/{formula}"): READ,
     ("GET", "/v1/methodology"): READ,
     ("GET", "/v1/methodology/{version}"): READ,
+    # Prometheus: an admin or metrics key.
+    ("GET", "/metrics"): METRICS,
     # Operations: admin keys only.
     ("GET", "/v1/ops/jobs"): ADMIN,
     ("GET", "/v1/feeds/health"): ADMIN,
@@ -137,7 +140,7 @@ def expected(rule: str, caller: str, *, read_key_required: bool = True) -> set[i
         return {401}
     if rule == READ:
         return None
-    if rule == ADMIN:
+    if rule in (ADMIN, METRICS):
         return None if caller == "admin" else {403}
     if caller in ("read", "admin"):
         return {403}
@@ -150,7 +153,7 @@ def routes(app) -> list[tuple[str, str]]:
     found = []
     for context in iter_route_contexts(app.routes):
         for method in sorted(context.methods or {"*"}):
-            found.append((method, context.path))
+            found.append((method, re.sub(r":\w+}", "}", context.path)))
     return found
 
 

@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from sqlalchemy import select, text
 
-from api.auth import OverseerPrincipal
+from api.auth import MetricsPrincipal, OverseerPrincipal
 from api.deps import CalendarDep, ReadSessionDep, SettingsDep
 from api.metrics import RequestMetrics, exposition, fixing_overdue
 from api.params import instant
@@ -63,7 +63,11 @@ def readyz(request: Request, settings: SettingsDep, calendar: CalendarDep) -> JS
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(request: Request, settings: SettingsDep, calendar: CalendarDep) -> Response:
+def metrics(
+    request: Request, settings: SettingsDep, calendar: CalendarDep, _: MetricsPrincipal
+) -> Response:
+    """The Prometheus exposition; needs an admin or ``metrics`` key (the scraper's bearer
+    token)."""
     body = exposition(request.app.state.read_sessions, settings, calendar)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import anyio
 import polars as pl
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
@@ -21,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import ExchangePrincipal, Principal
 from api.deps import SessionDep
-from core.errors import IngestError, PayloadTooLarge, UnsupportedMediaType
+from core.errors import BcpiError, IngestError, PayloadTooLarge, UnsupportedMediaType
 from core.fields import (
     AFFILIATED_FIELD,
     ALL_FIELDS,
@@ -128,12 +131,62 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return inflate.finish() if inflate is not None else b"".join(parts)
 
 
+class UploadTimeout(BcpiError):
+    status_code = 408
+
+
+class TooManyUploads(BcpiError):
+    status_code = 429
+
+
+UPLOAD_RETRY_SECONDS = 5
+
+
+@asynccontextmanager
+async def upload_slot(request: Request, principal: Principal) -> AsyncIterator[None]:
+    """One of the key's ``uploads_per_key`` concurrent uploads (per process), else 429."""
+    state = request.app.state
+    limit = state.settings.uploads_per_key
+    if not hasattr(state, "uploads"):
+        state.uploads = {}
+    uploads: dict[int, int] = state.uploads
+    if limit and uploads.get(principal.key_id, 0) >= limit:
+        raise TooManyUploads(
+            f"this key is already sending {limit} bodies at once (uploads_per_key); retry"
+            f" after {UPLOAD_RETRY_SECONDS} seconds",
+            retry_after=UPLOAD_RETRY_SECONDS,
+        )
+    uploads[principal.key_id] = uploads.get(principal.key_id, 0) + 1
+    try:
+        yield
+    finally:
+        uploads[principal.key_id] -= 1
+        if not uploads[principal.key_id]:
+            del uploads[principal.key_id]
+
+
+async def read_body_in_time(request: Request) -> bytes:
+    """The body (:func:`read_limited_body`), or 408 if it takes longer than
+    ``upload_timeout_seconds`` to arrive."""
+    settings = request.app.state.settings
+    try:
+        with anyio.fail_after(settings.upload_timeout_seconds):
+            return await read_limited_body(request, settings.max_body_bytes)
+    except TimeoutError:
+        raise UploadTimeout(
+            f"the body did not arrive within {settings.upload_timeout_seconds:g} seconds"
+            " (upload_timeout_seconds)"
+        ) from None
+
+
 def _pusher(principal: Principal) -> Pusher:
     return Pusher(principal.exchange_id, principal.exchange_code)
 
 
 def _response(answer: Answer) -> Response:
-    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+    if answer.retry_after:
+        headers["Retry-After"] = str(answer.retry_after)
     return Response(
         answer.body, status_code=answer.status, media_type="application/json", headers=headers
     )
@@ -169,10 +222,12 @@ def _response(answer: Answer) -> Response:
         },
         401: {"description": "no API key, or an unknown or revoked one"},
         403: {"description": "not an exchange key, or rows naming another exchange"},
+        408: {"description": "body not received within upload_timeout_seconds"},
         409: {"description": "Idempotency-Key reused with a different payload"},
         413: {"description": "body or row count over the limit"},
         415: {"description": "unsupported Content-Type or Content-Encoding"},
         422: {"description": "body unreadable, or (atomic=true) some row invalid"},
+        429: {"description": "the key is sending uploads_per_key bodies already"},
     },
 )
 async def push_trades(
@@ -202,7 +257,8 @@ async def push_trades(
         raise IngestError("Idempotency-Key must be 1 to 255 visible ASCII characters")
     fmt = media_format(request.headers.get("content-type"))
     state = request.app.state
-    body = await read_limited_body(request, state.settings.max_body_bytes)
+    async with upload_slot(request, principal):
+        body = await read_body_in_time(request)
     answer = await run_in_threadpool(
         push,
         state.sessions,
@@ -217,12 +273,31 @@ async def push_trades(
     return _response(answer)
 
 
+def _known_or_raise(state: Any, principal: Principal, trade_id: str) -> None:
+    """:class:`UnknownTrade` before anything is archived or stored (trades are never
+    deleted, so a trade found here is still there when the change is stored)."""
+    with state.sessions() as session:
+        stored_trade(session, principal.exchange_id, trade_id)
+
+
+def _without_batch(answer: Answer) -> Answer:
+    """A refused change was rolled back: its answer names no batch."""
+    if answer.status < 400:
+        return answer
+    payload = json.loads(answer.body)
+    detail = payload.get("detail")
+    if isinstance(detail, dict) and "batch_id" in detail:
+        detail.update(batch_id=None, batch_ids=[])
+    return Answer(answer.status, json.dumps(payload).encode(), answer.replayed)
+
+
 async def _revise(request: Request, principal: Principal, row: dict[str, Any]) -> Response:
     state = request.app.state
+    await run_in_threadpool(_known_or_raise, state, principal, row["trade_id"])
     answer = await run_in_threadpool(
         revise, state.sessions, state.catalogue, state.settings, _pusher(principal), row
     )
-    return _response(answer)
+    return _response(_without_batch(answer))
 
 
 def _text(value: object) -> str | None:
@@ -233,30 +308,53 @@ def _text(value: object) -> str | None:
     return json.dumps(value)
 
 
-@router.delete("/{trade_id}", response_model=IngestResult, summary="Cancel one trade")
+# ``:path`` lets a trade id holding "/" be sent URL-encoded (%2F). The OpenAPI path has no
+# convertor, so the key these operations need is declared here.
+ONE_TRADE = "/{trade_id:path}"
+ONE_TRADE_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no API key, or an unknown or revoked one"},
+    403: {"description": "not an exchange key"},
+    404: {"description": "no such trade of the key's exchange"},
+}
+KEYED = {"security": [{"bearer": []}, {"apiKey": []}]}
+
+
+@router.delete(
+    ONE_TRADE,
+    response_model=IngestResult,
+    summary="Cancel one trade",
+    responses=ONE_TRADE_ERRORS,
+    openapi_extra=KEYED,
+)
 async def cancel_trade(trade_id: str, request: Request, principal: ExchangePrincipal) -> Response:
     """Cancel a trade of the key's exchange (a repeated cancel is a duplicate)."""
     return await _revise(request, principal, {"trade_id": trade_id, "action": "cancel"})
 
 
 @router.put(
-    "/{trade_id}",
+    ONE_TRADE,
     response_model=IngestResult,
     summary="Amend one trade",
     openapi_extra={
+        **KEYED,
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": TRADE_OBJECT}},
-        }
+        },
     },
     responses={
+        **ONE_TRADE_ERRORS,
+        403: {"description": "not an exchange key, or a body naming another exchange"},
+        408: {"description": "body not received within upload_timeout_seconds"},
         413: {"description": "body over the limit"},
         415: {"description": "unsupported Content-Encoding"},
+        429: {"description": "the key is sending uploads_per_key bodies already"},
     },
 )
 async def amend_trade(trade_id: str, request: Request, principal: ExchangePrincipal) -> Response:
     """Replace a trade of the key's exchange by the corrected trade in the JSON body."""
-    body = await read_limited_body(request, request.app.state.settings.max_body_bytes)
+    async with upload_slot(request, principal):
+        body = await read_body_in_time(request)
     try:
         trade = json.loads(body, parse_float=str, parse_int=str, parse_constant=str)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
@@ -274,7 +372,13 @@ async def amend_trade(trade_id: str, request: Request, principal: ExchangePrinci
     return await _revise(request, principal, row)
 
 
-@router.get("/{trade_id}", response_model=TradeOut, summary="One trade, as stored")
+@router.get(
+    ONE_TRADE,
+    response_model=TradeOut,
+    summary="One trade, as stored",
+    responses=ONE_TRADE_ERRORS,
+    openapi_extra=KEYED,
+)
 def get_trade(trade_id: str, session: SessionDep, principal: ExchangePrincipal) -> TradeOut:
     """A trade of the key's exchange: raw and normalised values, adjustments, status, its
     participant codes, when it was received and the history of its cancels and amends.
