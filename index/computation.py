@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.calendar import Calendar
 from core.methodology import CommodityRule, Methodology, Segments, load_methodology, version_on
 from index import inputs
-from index.assessment import KernelParameters, assess_windows, failed_tests
+from index.assessment import KernelParameters, WindowStatistics, assess_windows, failed_tests
 from index.fallback import resolve_day
 from index.levels import recompute
 from index.normalising_constant import constant_rows
@@ -87,6 +87,24 @@ class Computation:
         ).reshape(len(self.reference.codes), len(all_days))
 
 
+def assess_trades(
+    trades: inputs.Trades, closes: np.ndarray, rules: list[CommodityRule]
+) -> WindowStatistics:
+    """The stored ``trades`` assessed in the windows ``closes`` under ``rules``, each
+    trade's verdict included: the one call that hands stored trades to the kernel."""
+    return assess_windows(
+        trades.commodity,
+        trades.time,
+        trades.price,
+        trades.quantity,
+        trades.exchange,
+        closes,
+        KernelParameters.from_rules(rules),
+        with_flags=True,
+        **trades.participants(),
+    )
+
+
 @dataclass
 class AssessedDays:
     rows: list[dict] = field(default_factory=list)
@@ -121,17 +139,7 @@ def assess_days(
         closes[:, -1] = np.maximum(np.minimum(closes[:, -1], epoch_ms(until)), closes[:, -2] + 1)
     trades = inputs.load_trades(session, int(closes.min()), int(closes.max()), reference)
     out.trades = trades.size
-    stats = assess_windows(
-        trades.commodity,
-        trades.time,
-        trades.price,
-        trades.quantity,
-        trades.exchange,
-        closes,
-        KernelParameters.from_rules(rules),
-        with_flags=True,
-        **trades.participants(),
-    )
+    stats = assess_trades(trades, closes, rules)
     windows = trades.by_window(closes, stats.flags)
     is_open = stats.window_trades.sum(axis=0) > 0
     out.closed_days = [day for d, day in enumerate(days) if not is_open[d]]

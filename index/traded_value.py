@@ -17,10 +17,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from core.calendar import Calendar
-from core.methodology import CommodityRule
-from index.assessment import KernelParameters, assess_windows
-from index.computation import Computation, epoch_ms
-from index.inputs import Trades, load_trades
+from index.computation import Computation, assess_trades, epoch_ms
+from index.inputs import load_trades
 from index.kernels import assessment as kernel
 from store import models
 
@@ -83,22 +81,6 @@ def all_trades(session: Session, year: DataYear, ids: dict[str, int]) -> dict[in
     return {commodity_id: float(value or 0.0) for commodity_id, value in rows}
 
 
-def qualifying_flags(trades: Trades, closes: np.ndarray, rules: list[CommodityRule]) -> np.ndarray:
-    """Each trade's verdict (``kernel.USED``: it qualified) in its window under ``rules``:
-    the one call that hands the trades to the assessment kernel."""
-    return assess_windows(
-        trades.commodity,
-        trades.time,
-        trades.price,
-        trades.quantity,
-        trades.exchange,
-        closes,
-        KernelParameters.from_rules(rules),
-        with_flags=True,
-        **trades.participants(),
-    ).flags
-
-
 def qualifying_trades(
     session: Session, computation: Computation, year: DataYear
 ) -> dict[int, float]:
@@ -118,7 +100,7 @@ def qualifying_trades(
             trades = load_trades(session, int(closes.min()), int(closes.max()), reference)
             if trades.size == 0:
                 continue
-            used = qualifying_flags(trades, closes, part.rules()) == kernel.USED
+            used = assess_trades(trades, closes, part.rules()).flags == kernel.USED
             for c, code in enumerate(reference.codes):
                 mine = used & (trades.commodity == c)
                 mine[mine] = year.holds(code, trades.time[mine])

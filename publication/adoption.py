@@ -48,10 +48,8 @@ def read_version(document: str, origin: str) -> Version:
         raise InvalidInput("methodology", exc.message) from None
 
 
-def check_adoption(
-    session: Session, version: Version, *, force: bool, reason: str | None
-) -> PublishedFrom | None:
-    """What adopting ``version`` would change; refuses what may not be adopted."""
+def refuse_known(session: Session, version: Version) -> None:
+    """Refuse a version the deployment holds with another document, or already in force."""
     methodology = version.methodology
     stored = session.get(models.MethodologyVersion, methodology.version)
     if stored is not None and stored.sha256 != version.sha256:
@@ -65,6 +63,14 @@ def check_adoption(
             f"methodology {methodology.version} is already in force (SHA-256 {stored.sha256})",
             version=methodology.version,
         )
+
+
+def check_adoption(
+    session: Session, version: Version, *, force: bool, reason: str | None
+) -> PublishedFrom | None:
+    """What adopting ``version`` would change; refuses what may not be adopted."""
+    methodology = version.methodology
+    refuse_known(session, version)
     if force and not (reason and reason.strip()):
         raise InvalidInput("reason", "a forced adoption needs the operator's reason")
     would_change = published_from(session, methodology.effective_from)

@@ -20,11 +20,10 @@ from sqlalchemy.orm import Session
 from core.calendar import Calendar
 from core.errors import AdoptionRefused, ApprovalRefused, InvalidInput
 from core.methodology import Version
-from publication.adoption import adopt, check_adoption, read_version
+from publication.adoption import adopt, check_adoption, read_version, refuse_known
 from publication.fixing import default_calendar
 from publication.restatement import force_restatement
-from store import models
-from store.models import APPROVED, IN_FORCE, PENDING, Proposal
+from store.models import APPROVED, PENDING, Proposal
 from store.operator_log import Operator, record_act
 
 RESTATE, ADOPT = "restate.force", "methodology.adopt"
@@ -183,18 +182,7 @@ def check_proposal(session: Session, version: Version, days: int) -> None:
             "consultation_days",
             f"a consultation runs 1 to {MAX_CONSULTATION_DAYS} days, not {days}",
         )
-    stored = session.get(models.MethodologyVersion, methodology.version)
-    if stored is not None and stored.sha256 != version.sha256:
-        raise AdoptionRefused(
-            f"methodology {methodology.version} is already {stored.source} with SHA-256 "
-            f"{stored.sha256}; a version is never edited: give the change a new version",
-            version=methodology.version,
-        )
-    if stored is not None and stored.state == IN_FORCE:
-        raise AdoptionRefused(
-            f"methodology {methodology.version} is already in force (SHA-256 {stored.sha256})",
-            version=methodology.version,
-        )
+    refuse_known(session, version)
     for other in consultations(session, open_only=True):
         if other.payload["version"] == methodology.version:
             raise InvalidInput(
