@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
+from api.auth import ReadKey
+from api.docs import install_docs
 from api.errors import document_errors, install_error_handlers
 from api.routes import feeds, trades, weights
 from api.routes.ops import install_operations
@@ -42,7 +44,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         title="bcpi: Beijing bulk-commodity price indices",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.catalogue = catalogue
     app.state.calendar = Calendar.from_settings(settings)
@@ -76,7 +81,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     install_operations(app, settings)
     app.include_router(trades.router)
     app.include_router(feeds.router)
-    app.include_router(weights.router)
+    app.include_router(weights.router, dependencies=[ReadKey])
     return app
 
 

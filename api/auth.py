@@ -1,8 +1,11 @@
 """API-key authentication and role checks, as ``Annotated`` dependencies.
 
-A key is sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. It is stored
+A key is sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; to read
+published data (a GET or HEAD) also as the ``api_key`` query parameter, so that a URL alone
+can be handed to a reader such as ``pl.read_parquet`` (as FRED does). It is stored
 only as its SHA-256 (:func:`store.reference.hash_key`); the stored digest is compared in
-constant time, and the key itself is never logged nor echoed. A missing, unknown or
+constant time, and the key itself is never logged (:mod:`core.logging` takes it out of
+every log line, the access log's request line included) nor echoed. A missing, unknown or
 revoked key answers 401; a valid key of the wrong role answers 403.
 
 Roles: ``exchange`` (pushes its own exchange's trades; the exchange comes from the key,
@@ -18,11 +21,12 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from core.errors import BcpiError, Forbidden, Unauthenticated
+from core.logging import redact_loggers
 from publication.disclosure import PUBLIC, Audience
 from store import models
 from store.db import snapshot
@@ -30,6 +34,11 @@ from store.reference import hash_key
 
 READER_ROLES = ("read", "admin", "exchange", "auditor")
 MAX_KEY_LENGTH = 256
+KEY_PARAMETER = "api_key"
+READ_METHODS = ("GET", "HEAD")
+
+# A key may arrive in the URL, which uvicorn's access log prints however its logging is set up.
+redact_loggers("uvicorn.access", "uvicorn.error")
 
 
 class KeyCheckUnavailable(BcpiError):
@@ -48,12 +57,21 @@ class Principal:
     exchange_code: str | None = None
 
 
-def presented_key(request: Request) -> str | None:
+def header_key(request: Request) -> str | None:
+    """The key sent in ``Authorization: Bearer`` or ``X-API-Key``."""
     authorization = request.headers.get("authorization", "")
     if authorization[:7].lower() == "bearer ":
         return authorization[7:].strip() or None
     key = request.headers.get("x-api-key", "").strip()
     return key or None
+
+
+def presented_key(request: Request) -> str | None:
+    """The key a reader sent: in a header, or (reads only) as ``?api_key=``."""
+    key = header_key(request)
+    if key is None and request.method in READ_METHODS:
+        key = request.query_params.get(KEY_PARAMETER, "").strip() or None
+    return key
 
 
 def _lookup(request: Request, key: str) -> Principal | None:
@@ -88,7 +106,11 @@ def _key_row(session, digest: str):
 
 
 def authenticate(request: Request) -> Principal:
-    key = presented_key(request)
+    """The caller of an operation that needs a key of some role: sent in a header only."""
+    return _principal(request, header_key(request))
+
+
+def _principal(request: Request, key: str | None) -> Principal:
     if key is None:
         raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
     principal = _lookup(request, key)
@@ -110,14 +132,32 @@ def require_roles(*roles: str):
     return dependency
 
 
-def optional_reader(request: Request) -> Principal | None:
+ApiKeyParameter = Annotated[
+    str | None,
+    Query(
+        alias=KEY_PARAMETER,
+        description="The API key, for a client that can only send a URL "
+        "(else `Authorization: Bearer <key>`); never logged.",
+    ),
+]
+
+
+def read_key(api_key: ApiKeyParameter = None) -> None:
+    """Declares ``api_key`` on a read route. The key itself is checked before the route
+    runs, by the rate limiter (:mod:`api.ratelimit`), however it was sent."""
+
+
+def optional_reader(request: Request, api_key: ApiKeyParameter = None) -> Principal | None:
     """The reader if a key was sent (401 if it is bad); ``None`` for anonymous reads,
     which ``require_read_key`` turns into 401."""
-    if presented_key(request) is None:
+    key = presented_key(request)
+    if key is None:
         if request.app.state.settings.require_read_key:
-            raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
+            raise Unauthenticated(
+                "an API key is required (Authorization: Bearer <key>, or ?api_key=<key>)"
+            )
         return None
-    principal = authenticate(request)
+    principal = _principal(request, key)
     if principal.role not in READER_ROLES:
         raise Forbidden("this key may not read")
     return principal
@@ -137,7 +177,12 @@ def audience(principal: Principal | None) -> Audience:
 ExchangePrincipal = Annotated[Principal, Depends(require_roles("exchange"))]
 AdminPrincipal = Annotated[Principal, Depends(require_roles("admin"))]
 OverseerPrincipal = Annotated[Principal, Depends(require_roles("admin", "auditor"))]
+FeedReader = Annotated[Principal, Depends(require_roles("admin", "auditor", "exchange"))]
+"""An operator (every exchange's feed) or an exchange (its own feed only)."""
 """Reads that only operators may make: an administrator, or an auditor (who writes nothing)."""
 MetricsPrincipal = Annotated[Principal, Depends(require_roles("admin", "metrics"))]
 ReaderPrincipal = Annotated[Principal, Depends(require_roles(*READER_ROLES))]
 OptionalReader = Annotated[Principal | None, Depends(optional_reader)]
+ReadKey = Depends(read_key)
+"""``dependencies=[ReadKey]`` on a router of published data: ``api_key`` is a parameter of
+each of its routes."""

@@ -89,6 +89,8 @@ def _statuses(dependant, path: str) -> tuple[set[int], bool | None]:
         needs_key = True
     if "{" in path:
         statuses.add(404)
+    if path.startswith("/v1/"):
+        statuses.add(400)  # an unknown query parameter (api.strict)
     return statuses, needs_key
 
 

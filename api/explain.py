@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.schemas import ExplainedAssessment, ExplainedConstituent, Explanation, PriceAt
-from api.series import known_at
+from api.stored_values import known_at
 from core.calendar import Calendar
 from core.errors import NotPublished
 from publication.disclosure import PUBLIC, Audience, discloses, shown

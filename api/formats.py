@@ -7,6 +7,7 @@ group, Arrow record batch by record batch).
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -18,13 +19,16 @@ import pyarrow.parquet as pq
 
 from core.errors import BcpiError
 
-Format = Literal["json", "csv", "parquet", "arrow"]
+Format = Literal["json", "csv", "parquet", "arrow", "ipc"]
+"""``arrow`` is the Arrow IPC stream format, ``ipc`` the Arrow IPC file format (what
+``pl.read_ipc`` and ``pyarrow.ipc.open_file`` read)."""
 
 MEDIA_TYPES: dict[str, str] = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
     "parquet": "application/vnd.apache.parquet",
     "arrow": "application/vnd.apache.arrow.stream",
+    "ipc": "application/vnd.apache.arrow.file",
 }
 _ACCEPTED: dict[str, Format] = {
     "application/json": "json",
@@ -35,8 +39,15 @@ _ACCEPTED: dict[str, Format] = {
     "application/vnd.apache.parquet": "parquet",
     "application/x-parquet": "parquet",
     "application/vnd.apache.arrow.stream": "arrow",
+    "application/vnd.apache.arrow.file": "ipc",
 }
-EXTENSIONS = {"json": "json", "csv": "csv", "parquet": "parquet", "arrow": "arrows"}
+EXTENSIONS = {
+    "json": "json",
+    "csv": "csv",
+    "parquet": "parquet",
+    "arrow": "arrows",
+    "ipc": "arrow",
+}
 # A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
 FORMULA_START = r"^[=+\-@\t\r]"
 
@@ -117,11 +128,33 @@ def arrow_schema(schema: dict[str, pl.DataType]) -> pa.Schema:
     return pl.DataFrame(schema=schema).to_arrow().schema
 
 
+def schema_metadata(metadata: dict | None) -> dict[bytes, bytes] | None:
+    """The series' metadata as Parquet/Arrow schema metadata: one key ``bcpi:<field>`` per
+    field that has a value, the value as text (dates ISO 8601, numbers as JSON writes
+    them); a field without a value has no key."""
+    if not metadata:
+        return None
+    out = {}
+    for name, value in metadata.items():
+        if value is None:
+            continue
+        if isinstance(value, dt.date | dt.datetime):
+            text = value.isoformat()
+        elif isinstance(value, str):
+            text = value
+        else:
+            text = json.dumps(value)
+        out[f"bcpi:{name}".encode()] = text.encode()
+    return out
+
+
 def _flag_lists(frame: pl.DataFrame) -> pl.DataFrame:
     """A value's ``flags``, stored space-separated, as the list JSON, Parquet and Arrow
     carry (CSV keeps the text)."""
     if frame.schema.get("flags") != pl.String:
         return frame
+    if frame["flags"].null_count() == frame.height:  # the usual case: nothing flagged
+        return frame.with_columns(pl.lit([], dtype=pl.List(pl.String)).alias("flags"))
     words = pl.col("flags").fill_null("").str.split(" ")
     return frame.with_columns(words.list.eval(pl.element().filter(pl.element() != "")))
 
@@ -129,17 +162,18 @@ def _flag_lists(frame: pl.DataFrame) -> pl.DataFrame:
 def _json(frames: Iterable[pl.DataFrame], envelope: dict) -> Iterator[bytes]:
     head = json.dumps(envelope, ensure_ascii=False)
     assert head.endswith("}")
-    buffer = head[:-1] + ', "points": ['
+    buffer = (head[:-1] + ', "points": [').encode()
     first = True
     for frame in frames:
         if frame.is_empty():
             continue
-        body = _flag_lists(frame).write_json()[1:-1]
-        buffer += body if first else "," + body
+        sink = io.BytesIO()
+        _flag_lists(frame).write_json(sink)
+        body = sink.getbuffer()[1:-1]  # the points without the array's brackets
+        yield buffer + (b"" if first else b",") + body
         first = False
-        yield buffer.encode()
-        buffer = ""
-    yield (buffer + "]}").encode()
+        buffer = b""
+    yield buffer + b"]}"
 
 
 def _csv(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> Iterator[bytes]:
@@ -154,30 +188,47 @@ def _csv(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> Iter
         yield pl.DataFrame(schema=schema).write_csv(include_header=True).encode()
 
 
-def _tables(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType], open_writer):
+def _tables(
+    frames: Iterable[pl.DataFrame],
+    schema: dict[str, pl.DataType],
+    open_writer,
+    metadata: dict | None = None,
+):
     """Each frame written as an Arrow table by the writer ``open_writer(sink, schema)``
-    opens, the bytes yielded as they are made."""
+    opens, the bytes yielded as they are made; ``metadata`` goes into the schema."""
     if schema.get("flags") == pl.String:
         schema = {**schema, "flags": pl.List(pl.String)}
     target = arrow_schema(schema)
+    cast_to = target
+    if metadata:
+        target = target.with_metadata(schema_metadata(metadata))
     sink = _Drain()
     with open_writer(sink, target) as writer:
         yield sink.take()
         for frame in frames:
             if frame.is_empty():
                 continue
-            writer.write_table(_flag_lists(frame).to_arrow().cast(target))
+            writer.write_table(
+                _flag_lists(frame).to_arrow().cast(cast_to).replace_schema_metadata(target.metadata)
+            )
             yield sink.take()
     yield sink.take()
 
 
-def _arrow(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> Iterator[bytes]:
-    return _tables(frames, schema, pa.ipc.new_stream)
+def _arrow(
+    frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType], metadata: dict | None = None
+) -> Iterator[bytes]:
+    return _tables(frames, schema, pa.ipc.new_stream, metadata)
 
 
-def _parquet(frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType]) -> Iterator[bytes]:
+def _parquet(
+    frames: Iterable[pl.DataFrame], schema: dict[str, pl.DataType], metadata: dict | None = None
+) -> Iterator[bytes]:
     return _tables(
-        frames, schema, lambda sink, target: pq.ParquetWriter(sink, target, compression="zstd")
+        frames,
+        schema,
+        lambda sink, target: pq.ParquetWriter(sink, target, compression="zstd"),
+        metadata,
     )
 
 
@@ -186,12 +237,21 @@ def render(
     frames: Iterable[pl.DataFrame],
     schema: dict[str, pl.DataType],
     envelope: dict,
+    *,
+    metadata: dict | None = None,
 ) -> Iterator[bytes]:
-    """The answer's bytes, chunk by chunk; JSON wraps the points in ``envelope``."""
+    """The answer's bytes, chunk by chunk; JSON wraps the points in ``envelope``.
+
+    ``metadata`` (a flat dict of JSON-able values: code, names, unit, …) goes into the
+    schema of Parquet and Arrow answers (:func:`schema_metadata`); JSON carries whatever
+    ``envelope`` holds and CSV stays one header row and the points.
+    """
     if fmt == "json":
         return _json(frames, envelope)
     if fmt == "csv":
         return _csv(frames, schema)
     if fmt == "arrow":
-        return _arrow(frames, schema)
-    return _parquet(frames, schema)
+        return _arrow(frames, schema, metadata)
+    if fmt == "ipc":
+        return _tables(frames, schema, pa.ipc.new_file, metadata)
+    return _parquet(frames, schema, metadata)

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Query
 
-from core.errors import InvalidRange
+from api.formats import Format
+from core.errors import InvalidInput, InvalidRange
 
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
@@ -47,15 +48,15 @@ class SeriesQuery:
     start: dt.date | None
     end: dt.date | None
     frequency: Literal["intraday", "daily", "weekly", "monthly", "quarterly", "annual"]
-    transform: Literal["level", "change", "pct_change", "log_return", "rebase"]
+    transform: Literal["level", "change", "pct_change", "log_return", "yoy", "rebase"]
     as_of: dt.datetime | None
     order: Literal["asc", "desc"]
     limit: int | None
     rebase_to: float
-    format: Literal["json", "csv", "parquet", "arrow"] | None
+    format: Format | None
 
 
-def series_query(
+async def series_query(
     start: Annotated[dt.date | None, Query(description="First date, inclusive")] = None,
     end: Annotated[dt.date | None, Query(description="Last date, inclusive")] = None,
     frequency: Annotated[
@@ -66,11 +67,18 @@ def series_query(
         ),
     ] = "daily",
     transform: Annotated[
-        Literal["level", "change", "pct_change", "log_return", "rebase"],
+        Literal["level", "change", "pct_change", "log_return", "yoy", "rebase"],
         Query(
             description="`change` = v − v₋₁; `pct_change` = 100 × (v / v₋₁ − 1); `log_return` "
-            "= ln(v / v₋₁) (these drop the first point); `rebase`: `rebase_to` × v / v₀ with v₀ "
-            "the answer's first point"
+            "= ln(v / v₋₁), with v₋₁ the previous point of the answer; `yoy` = 100 × "
+            "(v / v_ref − 1), with v_ref the value on the same calendar date a year earlier "
+            "or, when that date has none, on the last date before it with a value (29 "
+            "February: 28 February), and for weekly, monthly, quarterly and annual points "
+            "the same period a year earlier (ISO week 53: the last week of the year before); "
+            "not with `intraday`. The reference must be in the answer's range (`start`–`end`, "
+            "as published at `as_of`): a point without one keeps its date and has a null "
+            "value (the first point; the first year for `yoy`). `rebase`: `rebase_to` × v / "
+            "v₀ with v₀ the answer's first point"
         ),
     ] = "level",
     as_of: AsOf = None,
@@ -82,17 +90,23 @@ def series_query(
         float, Query(gt=0, lt=1e12, allow_inf_nan=False, description="Level of v₀ when rebasing")
     ] = 100.0,
     format: Annotated[
-        Literal["json", "csv", "parquet", "arrow"] | None,
+        Format | None,
         Query(
             description="Overrides Accept (text/csv, application/vnd.apache.parquet, "
-            "application/vnd.apache.arrow.stream)"
+            "application/vnd.apache.arrow.stream, the IPC file format "
+            "application/vnd.apache.arrow.file as format=ipc)"
         ),
     ] = None,
 ) -> SeriesQuery:
     date_range(start, end)
+    if transform == "yoy" and frequency == "intraday":
+        raise InvalidInput(
+            "transform", "yoy needs dates a year apart; choose a frequency other than intraday"
+        )
     return SeriesQuery(
         start, end, frequency, transform, instant("as_of", as_of), order, limit, rebase_to, format
     )
 
 
 SeriesQueryDep = Annotated[SeriesQuery, Depends(series_query)]
+"""Checked on the event loop: it reads nothing, so it costs no worker thread."""

@@ -31,6 +31,7 @@ from store.models import RateLimitCounter
 
 READ_PREFIXES = (*DATA_PREFIXES, "/v1/calendar", "/v1/methodology", "/v1/stream")
 KEEP_WINDOWS = 60
+SDMX_PREFIX = "/sdmx/"
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,9 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         caller = await anyio.to_thread.run_sync(identify, request, self.settings)
+        if caller.refused is not None and scope["path"].startswith(SDMX_PREFIX):
+            await self.app(scope, receive, send)  # refused again there, as an SDMX error
+            return
         if caller.refused is not None:
             refused = caller.refused
             challenge = [(b"www-authenticate", b"Bearer")] if refused.status_code == 401 else []

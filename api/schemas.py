@@ -99,7 +99,10 @@ class SeriesPoint(BaseModel):
 
     date: dt.date
     time: dt.datetime | None = Field(None, description="Publication instant (intraday)")
-    value: float | None = Field(description="Null where an assessment is suspended (no price)")
+    value: float | None = Field(
+        description="Null where an assessment is suspended (no price) and where a transform "
+        "has no earlier value to compare with (the first point; the first year of `yoy`)"
+    )
     status: str
     open: float | None = None
     high: float | None = None
@@ -117,11 +120,31 @@ class AssessmentPoint(SeriesPoint):
     fallback: str
 
 
-class Series(BaseModel):
+class SeriesMetadata(BaseModel):
+    """What describes a series; the same fields are the JSON series' envelope, the schema
+    metadata of its Parquet and Arrow answers (``bcpi:<field>``, as text) and what a CSV
+    answer's ``Link: <…>; rel="describedby"`` points to."""
+
     code: str
+    name_en: str
+    name_zh: str
+    unit: str = Field(description="`points` for an index; a commodity's benchmark unit")
+    currency: str | None = Field(description="A commodity's price currency; none for an index")
+    base_date: dt.date | None = Field(
+        description="The day an index is its base value; none for a commodity's prices"
+    )
+    base_value: float | None
+    methodology_version: str | None = Field(
+        description="The methodology version of the newest value in the requested range "
+        "(`start`–`end`, as published at `as_of`), whatever `limit` and `order` keep; the "
+        "version of each date is on `/vintages` and `/explain`. None when there is no value"
+    )
     frequency: str
     transform: str
     as_of: dt.datetime | None
+
+
+class Series(SeriesMetadata):
     points: list[SeriesPoint]
 
 
@@ -412,3 +435,53 @@ class MethodologyProposalOut(BaseModel):
 class MethodologyOut(BaseModel):
     versions: list[MethodologyVersionOut]
     proposals: list[MethodologyProposalOut]
+
+
+class BulkPoint(BaseModel):
+    """One index's value on one date: a row of the long table."""
+
+    date: dt.date
+    code: str
+    value: float | None
+    status: str
+    vintage: int = Field(description="The vintage that stood at as_of (now without it)")
+    flags: list[str] = Field(default_factory=list, description="Such as review")
+
+
+class BulkSeries(BaseModel):
+    """Several indices in long form: each index's dates in order, the indices in the order
+    of `codes` (every index by code for `*`)."""
+
+    codes: list[str]
+    start: dt.date | None
+    end: dt.date | None
+    as_of: dt.datetime | None
+    points: list[BulkPoint]
+
+
+class VintagePeriod(BaseModel):
+    """A vintage with the real-time period in which it was the current one (ALFRED's
+    realtime_start and realtime_end, as instants)."""
+
+    date: dt.date
+    vintage: int
+    value: float | None = Field(description="None for a withdrawn vintage")
+    status: Literal["provisional", "final", "restated", "withdrawn"]
+    realtime_start: dt.datetime = Field(description="When it was published")
+    realtime_end: dt.datetime = Field(
+        description="When a later vintage replaced it; 9999-12-31T00:00:00Z while current "
+        "(at as_of: a replacement after as_of had not happened yet)"
+    )
+    methodology_version: str
+    inputs_hash: str
+    flags: list[str] = Field(default_factory=list)
+
+
+class VintageRange(BaseModel):
+    """Every vintage of every date from start to end, by date and vintage."""
+
+    code: str
+    start: dt.date | None
+    end: dt.date | None
+    as_of: dt.datetime | None
+    points: list[VintagePeriod]

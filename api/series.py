@@ -10,170 +10,39 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
 
 import polars as pl
-from sqlalchemy import Integer, Select, and_, cast, func, or_, select
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from store import models
-from store.models import WITHDRAWN
+from api.stored_values import (
+    PARTITION_ROWS,
+    PERIOD,
+    STEPS,
+    Kind,
+    SeriesSpec,
+    identify,
+    known_at,
+    methodology_version,
+    raw_schema,
+    read_partitions,
+)
 
-Frequency = Literal["intraday", "daily", "weekly", "monthly", "quarterly", "annual"]
-Transform = Literal["level", "change", "pct_change", "log_return", "rebase"]
-Order = Literal["asc", "desc"]
-Kind = Literal["index", "assessment"]
-
-PERIOD = {"weekly": "1w", "monthly": "1mo", "quarterly": "1q", "annual": "1y"}
-PARTITION_ROWS = 50_000
-JULIAN_DAY_OF_EPOCH = 2440587.5
 _KEY = "__period"
 _PREVIOUS = "__previous"
 
-
-@dataclass(frozen=True)
-class SeriesSpec:
-    kind: Kind
-    key_id: int
-    start: dt.date | None = None
-    end: dt.date | None = None
-    frequency: Frequency = "daily"
-    transform: Transform = "level"
-    as_of: dt.datetime | None = None
-    order: Order = "asc"
-    limit: int | None = None
-    rebase_to: float = 100.0
-
-    @property
-    def descending(self) -> bool:
-        return self.order == "desc"
-
-    @property
-    def collapsed(self) -> bool:
-        return self.frequency in PERIOD
-
-
-# -- reading ----------------------------------------------------------------------------
-
-
-def _table(kind: Kind):
-    if kind == "index":
-        return models.IndexValue, models.IndexValue.index_id, models.IndexValue.value
-    return models.Assessment, models.Assessment.commodity_id, models.Assessment.price
-
-
-def known_at(model, as_of: dt.datetime | None):
-    """The values that stood at ``as_of`` (now, when it is None): the vintages current
-    then, less those that withdrew a value."""
-    standing = model.status != WITHDRAWN
-    if as_of is None:
-        return and_(model.superseded_at.is_(None), standing)
-    return and_(
-        model.published_at <= as_of,
-        or_(model.superseded_at.is_(None), model.superseded_at > as_of),
-        standing,
-    )
-
-
-def _select(spec: SeriesSpec, *, descending: bool, day_numbers: bool = False) -> Select:
-    """``day_numbers``: dates as days since 1970-01-01 (SQLite stores them as text)."""
-    model, key, value = _table(spec.kind)
-    day = model.date
-    if day_numbers:
-        day = cast(func.julianday(model.date) - JULIAN_DAY_OF_EPOCH, Integer).label("date")
-    columns = [day, value.label("value"), model.status]
-    if spec.kind == "assessment":
-        columns += [model.trades, model.volume, model.high, model.low, model.fallback]
-    columns.append(model.flags)
-    conditions = [key == spec.key_id]
-    if spec.start is not None:
-        conditions.append(model.date >= spec.start)
-    if spec.end is not None:
-        conditions.append(model.date <= spec.end)
-    if spec.frequency == "intraday":
-        # Every provisional and final vintage at the instant it was published.
-        columns.insert(0, model.published_at.label("time"))
-        conditions.append(or_(model.status == "provisional", model.status == "final"))
-        if spec.as_of is not None:
-            conditions.append(model.published_at <= spec.as_of)
-        order = [model.published_at, model.id]
-    else:
-        conditions.append(known_at(model, spec.as_of))
-        order = [model.date]
-    if descending:
-        order = [o.desc() for o in order]
-    return select(*columns).where(*conditions).order_by(*order)
-
-
-def raw_schema(spec: SeriesSpec) -> dict[str, pl.DataType]:
-    schema: dict[str, pl.DataType] = {}
-    if spec.frequency == "intraday":
-        schema["time"] = pl.Datetime("us", "UTC")
-    schema |= {"date": pl.Date, "value": pl.Float64, "status": pl.String}
-    if spec.kind == "assessment":
-        schema |= {
-            "trades": pl.Int64,
-            "volume": pl.Float64,
-            "high": pl.Float64,
-            "low": pl.Float64,
-            "fallback": pl.String,
-        }
-    schema["flags"] = pl.String
-    return schema
-
-
-def _driver_statement(statement: Select, dialect) -> tuple[str, tuple | dict]:
-    """SQL and parameters for the driver itself, bound exactly as SQLAlchemy would bind them."""
-    compiled = statement.compile(dialect=dialect)
-    values = {}
-    for name, value in compiled.construct_params().items():
-        processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-        values[name] = processor(value) if processor is not None and value is not None else value
-    if compiled.positional:
-        return compiled.string, tuple(values[name] for name in compiled.positiontup)
-    return compiled.string, values
-
-
-def read_partitions(
-    session: Session, spec: SeriesSpec, *, descending: bool, rows: int = PARTITION_ROWS
-) -> Iterator[pl.DataFrame]:
-    """The stored points in order, ``rows`` at a time, straight from the driver's cursor.
-
-    Rows go from the driver into Polars without a Python object per value on the way
-    (SQLite's text dates become day numbers in SQL); PostgreSQL reads through a
-    server-side cursor, so only one partition is ever in memory.
-    """
-    schema = raw_schema(spec)
-    connection = session.connection()
-    dialect = connection.dialect
-    textual = dialect.name == "sqlite"
-    statement = _select(spec, descending=descending, day_numbers=textual)
-    sql, parameters = _driver_statement(statement, dialect)
-    driver = connection.connection.driver_connection
-    # Dates arrive as day numbers, which Polars takes as dates; SQLite's text timestamps
-    # (intraday ``time``) are parsed by Polars.
-    received = {
-        name: (pl.String if textual and isinstance(dtype, pl.Datetime) else dtype)
-        for name, dtype in schema.items()
-    }
-    parse = [
-        pl.col(name).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_zone="UTC", time_unit="us")
-        for name, dtype in schema.items()
-        if textual and isinstance(dtype, pl.Datetime)
-    ]
-    cursor = driver.cursor(name=f"bcpi_series_{id(spec):x}") if not textual else driver.cursor()
-    try:
-        cursor.execute(sql, parameters)
-        while True:
-            partition = cursor.fetchmany(rows)
-            if not partition:
-                break
-            frame = pl.DataFrame(partition, schema=received, orient="row")
-            yield frame.with_columns(parse) if parse else frame
-    finally:
-        cursor.close()
-
+__all__ = [
+    "PARTITION_ROWS",
+    "Kind",
+    "SeriesSpec",
+    "first_value",
+    "identify",
+    "known_at",
+    "methodology_version",
+    "output_schema",
+    "run",
+]
 
 # -- collapse and transform ---------------------------------------------------------------
 
@@ -187,7 +56,7 @@ def output_schema(spec: SeriesSpec) -> dict[str, pl.DataType]:
             order = ["date", "value", "status", "trades", "volume", "fallback"]
             order += ["open", "high", "low", "close", "flags"]
             schema = {name: schema[name] for name in order}
-    if spec.transform in ("change", "pct_change", "log_return"):
+    if spec.transform in STEPS:
         for name in ("open", "close") if spec.kind == "assessment" else ("open", "high", "low"):
             schema.pop(name, None)
         schema.pop("close", None)
@@ -229,11 +98,61 @@ def _transformed(frame: pl.DataFrame, spec: SeriesSpec, base: float | None) -> p
     previous = pl.col(_PREVIOUS)
     if spec.transform == "change":
         new = value - previous
-    elif spec.transform == "pct_change":
+    elif spec.transform in ("pct_change", "yoy"):
         new = (value / previous - 1.0) * 100.0
     else:
         new = (value / previous).log()
     return frame.with_columns(new.alias("value"))
+
+
+# -- year on year -------------------------------------------------------------------------
+
+
+def _period_number(frequency: str, *, year_before: bool = False) -> pl.Expr:
+    """The period of ``date`` (or the same period a year before) as one number, so that
+    periods compare and a year is a fixed step: ISO week 53 of a year a year later falls
+    on the last week of the year before when that year has 52 weeks."""
+    date = pl.col("date")
+    back = 1 if year_before else 0
+    if frequency == "weekly":
+        year = date.dt.iso_year() - back
+        week = date.dt.week().cast(pl.Int32)
+        if year_before:
+            last_week = pl.date(year, 12, 28).dt.week().cast(pl.Int32)
+            week = pl.min_horizontal(week, last_week)
+        return year.cast(pl.Int32) * 100 + week
+    if frequency == "monthly":
+        return (date.dt.year() - back).cast(pl.Int32) * 12 + date.dt.month().cast(pl.Int32)
+    if frequency == "quarterly":
+        return (date.dt.year() - back).cast(pl.Int32) * 4 + date.dt.quarter().cast(pl.Int32)
+    return (date.dt.year() - back).cast(pl.Int32)
+
+
+def _year_before(frame: pl.DataFrame, spec: SeriesSpec) -> pl.DataFrame:
+    """``frame`` with the reference of each row under ``__period``: the day a year before
+    (29 February: 28 February) or, collapsed, the same period's number a year before."""
+    if spec.collapsed:
+        return frame.with_columns(_period_number(spec.frequency, year_before=True).alias(_KEY))
+    return frame.with_columns(pl.col("date").dt.offset_by("-1y").alias(_KEY))
+
+
+def _with_references(targets: pl.DataFrame, pool: pl.DataFrame, spec: SeriesSpec):
+    """``targets`` with the value a year before under ``__previous``, looked up in ``pool``
+    (rows in reading order): the same period's value, or the value of the last day on or
+    before the day a year before; null when ``pool`` holds none."""
+    targets = _year_before(targets, spec)
+    if spec.collapsed:
+        keys = pool.select(_period_number(spec.frequency).alias(_KEY), pl.col("value"))
+        previous = pl.col(_KEY).replace_strict(
+            keys[_KEY], keys["value"], default=None, return_dtype=pl.Float64
+        )
+        return targets.with_columns(previous.alias(_PREVIOUS))
+    known = pool.select(pl.col("date").alias(_KEY), pl.col("value").alias(_PREVIOUS))
+    if spec.descending:
+        known = known.reverse()
+        joined = targets.reverse().join_asof(known, on=_KEY, strategy="backward")
+        return joined.reverse()
+    return targets.join_asof(known, on=_KEY, strategy="backward")
 
 
 class Pipeline:
@@ -246,6 +165,7 @@ class Pipeline:
         self.left = spec.limit
         self.pending_period: pl.DataFrame | None = None
         self.pending_previous: pl.DataFrame | None = None
+        self.pool: pl.DataFrame | None = None
 
     @property
     def done(self) -> bool:
@@ -287,36 +207,76 @@ class Pipeline:
 
     def _transform(self, frame: pl.DataFrame | None, *, final: bool) -> pl.DataFrame:
         spec = self.spec
-        empty = pl.DataFrame(schema=self.schema)
+        columns = list(self.schema)
+        if spec.transform == "yoy":
+            return self._yoy(frame, final=final).select(columns)
         if frame is None or frame.is_empty():
             if final and self.pending_previous is not None and spec.descending:
-                self.pending_previous = None  # the earliest point has no previous value
-            return empty
+                # The earliest point has no previous value: it is there, without one.
+                last, self.pending_previous = self.pending_previous, None
+                nothing = pl.lit(None, dtype=pl.Float64).alias(_PREVIOUS)
+                return _transformed(last.with_columns(nothing), spec, None).select(columns)
+            return pl.DataFrame(schema=self.schema)
         if spec.transform == "level":
-            return frame if frame.columns == list(self.schema) else frame.select(list(self.schema))
+            return frame if frame.columns == columns else frame.select(columns)
         if spec.transform == "rebase":
             if self.base is None:
                 priced = frame["value"].drop_nulls()
                 self.base = float(priced[0]) if len(priced) else None
-            return _transformed(frame, spec, self.base).select(list(self.schema))
-        rows = frame if self.pending_previous is None else pl.concat([self.pending_previous, frame])
+            return _transformed(frame, spec, self.base).select(columns)
+        first = self.pending_previous is None
+        rows = frame if first else pl.concat([self.pending_previous, frame])
         shifted = pl.col("value").shift(-1 if spec.descending else 1).alias(_PREVIOUS)
         computed = _transformed(rows.with_columns(shifted), spec, None)
-        self.pending_previous = rows.tail(1)
-        computed = computed.head(-1) if spec.descending else computed.slice(1)
-        return computed.select(list(self.schema))
+        self.pending_previous = None if final else rows.tail(1)
+        if spec.descending and not final:
+            computed = computed.head(-1)
+        elif not spec.descending and not first:
+            computed = computed.slice(1)
+        return computed.select(columns)
+
+    def _yoy(self, frame: pl.DataFrame | None, *, final: bool) -> pl.DataFrame:
+        """Ascending, a point's reference was read before it: the rows of the last year
+        are kept. Descending, it comes later: points wait until the rows read reach back
+        to their reference (or the reading ends)."""
+        spec = self.spec
+        parts = [f for f in (self.pool, frame) if f is not None and not f.is_empty()]
+        if not parts:
+            return pl.DataFrame(schema=self.schema)
+        pool = pl.concat(parts) if len(parts) > 1 else parts[0]
+        if not spec.descending:
+            seen = 0 if self.pool is None else self.pool.height
+            out = _transformed(_with_references(pool.slice(seen), pool, spec), spec, None)
+            # A later point's reference is on or after a year before the last row read:
+            # keep that year and the row before it.
+            cutoff = pool["date"][-1] - dt.timedelta(days=400)
+            keep = max(pool["date"].search_sorted(cutoff) - 1, 0)
+            self.pool = pool.slice(keep)
+            return out
+        referenced = _with_references(pool, pool, spec)
+        if final:
+            ready = pool.height
+        elif spec.collapsed:
+            oldest = pool.select(_period_number(spec.frequency)).to_series()[-1]
+            ready = int((referenced[_KEY] >= oldest).sum())
+        else:
+            ready = int((referenced[_KEY] >= pool["date"][-1]).sum())
+        self.pool = pool.slice(ready)
+        return _transformed(referenced.head(ready), spec, None)
 
 
-def run(session: Session, spec: SeriesSpec, *, rows: int | None = None) -> Iterator[pl.DataFrame]:
+def run(
+    source: Session | Connection, spec: SeriesSpec, *, rows: int | None = None
+) -> Iterator[pl.DataFrame]:
     """The answer's points, partition by partition (each a frame of ``output_schema``)."""
     rows = rows or PARTITION_ROWS
     base = None
     if spec.transform == "rebase" and spec.descending:
-        base = first_value(session, spec)
+        base = first_value(source, spec)
     pipeline = Pipeline(spec, base)
-    if spec.limit is not None and not spec.collapsed:
+    if spec.limit is not None and not spec.collapsed and spec.transform != "yoy":
         rows = max(2, min(rows, spec.limit + 2))
-    for frame in read_partitions(session, spec, descending=spec.descending, rows=rows):
+    for frame in read_partitions(source, spec, descending=spec.descending, rows=rows):
         out = pipeline.feed(frame)
         if out.height:
             yield out
@@ -327,10 +287,10 @@ def run(session: Session, spec: SeriesSpec, *, rows: int | None = None) -> Itera
         yield out
 
 
-def first_value(session: Session, spec: SeriesSpec) -> float | None:
+def first_value(source: Session | Connection, spec: SeriesSpec) -> float | None:
     """The chronologically first value of the answer (before any transform)."""
     ascending = replace(spec, order="asc", transform="level", limit=None)
-    for frame in run(session, ascending):
+    for frame in run(source, ascending):
         priced = frame["value"].drop_nulls()
         if len(priced):
             return float(priced[0])

@@ -4,11 +4,14 @@ A new key is printed alone on stdout (shown once: only its hash is stored)."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from cli.common import DatabaseUrl, engine_of, fail, prepared, reports_errors, say, settings_for
+from cli.exchanges import database_shown, exchange_rows, exchanges_table
 from cli.governance import OperatorName, operator_of
 from store.db import session_scope
 from store.operator_log import record_act
@@ -35,12 +38,53 @@ def exchanges_add(
     """Register an exchange; prints its new API key alone on stdout (shown once). CODE: 2 to
     16 of A-Z, 0-9, _ and -."""
     check_exchange_code(code)
-    with session_scope(prepared(database_url).engine) as session:
-        _, key = add_exchange(session, code, name)
+    engine = prepared(database_url).engine
+    with session_scope(engine) as session:
+        existing = exchange_rows(session, code)
+        if existing and existing[0].keys:
+            raise fail(_taken(existing[0], database_shown(engine)))
+        if existing:
+            # Registered for file feeds (as `bcpi demo` and `bcpi ingest` do), never given a
+            # key: adding it gives it its first key and the name.
+            exchange, key = rotate_exchange_key(session, code)
+            exchange.name = name
+        else:
+            _, key = add_exchange(session, code, name)
         details = {"exchange": code, "name": name, "key": key[:12]}
+        if existing:
+            details["registered_without_key"] = True
         record_act(session, operator_of(operator), "exchange.add", details)
-    say(f"exchange {code} added; its API key follows (it is not stored and cannot be shown again)")
+    done = "given its first API key" if existing else "added"
+    say(f"exchange {code} {done}; its API key follows (it is not stored and cannot be shown again)")
     typer.echo(key)
+
+
+def _taken(row, database: str) -> str:
+    live = f"{row.active_keys} active key(s)" if row.active_keys else "only revoked keys"
+    return (
+        f"exchange {row.code!r} ({row.name}) already exists in {database} with {live};"
+        f" `bcpi exchanges rotate-key {row.code}` revokes its keys and prints a new one, or"
+        " choose another code (`bcpi exchanges list` shows those taken; --database-url or"
+        " BCPI_DATABASE_URL picks another database)"
+    )
+
+
+@exchanges_app.command("list")
+@reports_errors
+def exchanges_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout, for scripts.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Every exchange: code, name, exchange keys (active of them), last batch received and
+    trades stored."""
+    engine = prepared(database_url).engine
+    with session_scope(engine) as session:
+        rows = exchange_rows(session)
+    if as_json:
+        typer.echo(json.dumps([row.dump() for row in rows], ensure_ascii=False, indent=2))
+        return
+    Console(highlight=False).print(exchanges_table(rows))
+    say(f"database: {database_shown(engine)}")
 
 
 @exchanges_app.command("rotate-key")

@@ -19,6 +19,7 @@ from audit.chain import verify_chain
 from audit.replay import ReplayReport, published_dates, replay
 from audit.stored_trades import rebuild_trades
 from cli.common import DatabaseUrl, fail, prepared, say, settings_for
+from cli.progress import progress
 from core.catalogue import Catalogue, load_catalogue
 from core.settings import Settings, get_settings
 from ingest.archive import remove_partial_files
@@ -92,15 +93,18 @@ def replay_command(
         if not every:
             typer.echo("audit replay: nothing has been published")
             return 1
-    report = replay(
-        engine,
-        archive_dir=settings.archive_dir,
-        catalogue=catalogue,
-        settings=settings,
-        dates=dates,
-        index_code=index_code,
-        workdir=workdir,
-    )
+    with progress("audit replay") as job:
+        which = f"{len(dates)} date(s)" if dates else "every published date"
+        job.phase(f"{which}: the archive fed through a scratch database")
+        report = replay(
+            engine,
+            archive_dir=settings.archive_dir,
+            catalogue=catalogue,
+            settings=settings,
+            dates=dates,
+            index_code=index_code,
+            workdir=workdir,
+        )
     print_replay(report, time.perf_counter() - started)
     if report.values == 0:
         what = f" of {index_code}" if index_code else ""

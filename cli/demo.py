@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from cli.progress import Job
 from cli.synthetic import EXCHANGES, generate, trading_days, weekdays_between
 from core.calendar import Calendar
 from core.catalogue import Catalogue
@@ -44,16 +45,23 @@ def run_pipeline(
     calendar: Calendar,
     start: dt.date | None = None,
     seed: int = 20250102,
+    job: Job | None = None,
 ) -> DemoRun:
+    """``job``: where to report each step (generate, each file's ingest, compute)."""
     start = start or calendar.methodology.family.base_date
+    phase = job.phase if job is not None else lambda _step: None
     prepare_database(engine, catalogue, calendar.methodology)
     with session_scope(engine) as session:
         for code, name in EXCHANGES.items():
             ensure_exchange(session, code, name)
+    phase(f"generating {days} trading days of feeds")
     run = DemoRun(files=generate(feed_dir, start=start, days=days, seed=seed))
     for path in run.files:
+        phase(f"ingesting {path.name}")
         with session_scope(engine) as session:
             run.ingested[path.name] = ingest_file(session, catalogue, path, path.stem)
+    last = trading_days(start, days)[-1]
+    phase(f"computing {start}..{last}")
     with session_scope(engine) as session:
-        run.compute = compute(session, start, trading_days(start, days)[-1], calendar=calendar)
+        run.compute = compute(session, start, last, calendar=calendar)
     return run

@@ -14,19 +14,12 @@ from typing import Annotated
 import polars as pl
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from sqlalchemy import Engine
 
 from api.formats import FORMULA_START
 from cli.common import DatabaseUrl, prepared, reports_errors, say
+from cli.progress import err_console, progress
 from core.catalogue import Catalogue
 from core.methodology import in_force
 from core.settings import Settings
@@ -89,6 +82,16 @@ def summary_table(name: str, result: IngestResult, rejected_file: Path) -> Table
     return table
 
 
+def warning_lines(result: IngestResult) -> list[str]:
+    """Each warning of an ingest, with the trade ids it names and how many it does not."""
+    lines = []
+    for warning in result.warnings:
+        more = warning.count - len(warning.trade_ids)
+        ids = ", ".join(warning.trade_ids) + (f" and {more:,} more" if more else "")
+        lines.append(f"warning: {warning.message}; trade ids: {ids}")
+    return lines
+
+
 def ingest_files(
     engine: Engine,
     catalogue: Catalogue,
@@ -99,22 +102,13 @@ def ingest_files(
     console: Console | None = None,
 ) -> list[IngestResult]:
     """Ingest each file in committed batches, with a progress bar and a summary table."""
-    console = console or Console(stderr=True)
+    console = console or err_console()
     results = []
     for path in files:
         path = Path(path)
         out = rejected_path(path)
         total = count_rows(path)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task(path.name, total=total)
+        with progress(f"ingest {path.name}", total=total, unit="rows", console=console) as job:
             result = ingest_file(
                 engine,
                 catalogue,
@@ -122,11 +116,13 @@ def ingest_files(
                 exchange_code,
                 settings=settings,
                 rejected_path=out,
-                progress=lambda rows, task=task: progress.advance(task, rows),
+                progress=job.advance,
             )
         if result.rejected:
             defuse_formulas(out)
         console.print(summary_table(path.name, result, out))
+        for line in warning_lines(result):
+            console.print(line, highlight=False, soft_wrap=True)
         results.append(result)
     return results
 

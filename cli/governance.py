@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from audit.backtest import Backtest, backtest, write_files
 from cli.common import DatabaseUrl, fail, prepared, reports_errors, say, settings_for
+from cli.progress import progress
 from core.calendar import Calendar
 from core.errors import AdoptionRefused, InvalidInput, NotPublished
 from core.methodology import Version, registry
@@ -178,7 +179,10 @@ def _run_backtest(
     settings: Settings, version: Version, start: dt.date | None = None, end: dt.date | None = None
 ) -> Backtest:
     calendar = Calendar.from_settings(settings, version.methodology)
-    return backtest(_history(settings), version.methodology, calendar, start=start, end=end)
+    span = f"{start or 'first published'}..{end or 'last published'}"
+    with progress(f"backtest {version.methodology.version}") as job:
+        job.phase(f"{span} in a scratch database")
+        return backtest(_history(settings), version.methodology, calendar, start=start, end=end)
 
 
 def _print_backtest(result: Backtest) -> None:

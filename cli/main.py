@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 
-from cli import access, audit, feeds, governance, publication, services
+from cli import access, audit, backup, feeds, governance, publication, services
 from cli.common import DatabaseUrl, prepared, reports_errors, say
 from core.logging import configure_logging
 from core.settings import get_settings
@@ -46,6 +46,8 @@ for command in (
     app.command()(command)
 app.command("approve")(governance.approve_proposal)
 app.command("backtest")(governance.backtest_command)
+app.command("backup")(backup.backup_command)
+app.command("restore")(backup.restore_command)
 audit.audit_app.command("operator-log")(governance.operator_log)
 
 

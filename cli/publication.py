@@ -10,6 +10,7 @@ import typer
 
 from cli.common import DatabaseUrl, fail, prepared, reports_errors, say
 from cli.governance import OperatorName, operator_of
+from cli.progress import progress
 from core.calendar import Calendar
 from core.settings import get_settings
 from publication.correction import Cause
@@ -72,9 +73,12 @@ def compute(start: Day = None, end: Day = None, database_url: DatabaseUrl = None
     calendar = ctx.calendar
     first = start.date() if start else calendar.methodology.family.base_date
     last = end.date() if end else calendar.today()
-    with session_scope(ctx.engine) as session:
-        cause = Cause(detail="bcpi compute", marks=open_marks(session, first, last))
-        report = compute_range(session, first, last, calendar=calendar, cause=cause)
+    days = len(calendar.publication_days(first, last)) if first <= last else None
+    with progress("compute") as job:
+        job.phase(f"{first}..{last}: {days} publication days" if days else f"{first}..{last}")
+        with session_scope(ctx.engine) as session:
+            cause = Cause(detail="bcpi compute", marks=open_marks(session, first, last))
+            report = compute_range(session, first, last, calendar=calendar, cause=cause)
     _print_compute(report)
 
 

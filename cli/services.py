@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from cli.common import Context, DatabaseUrl, prepared, reports_errors, say, settings_for
+from cli.progress import progress
 from core.logging import logging_config
 from core.settings import Settings
 
@@ -115,9 +116,11 @@ def demo(
     first = calendar.methodology.family.base_date
     n_days = days or demo_days(first, calendar.today())
     say(f"demo: {n_days} trading days from {first}, database {settings.database_url}")
-    run = run_pipeline(
-        ctx.engine, ctx.catalogue, Path("var/demo-feeds"), days=n_days, calendar=calendar
-    )
+    with progress("demo") as job:
+        feeds = Path("var/demo-feeds")
+        run = run_pipeline(
+            ctx.engine, ctx.catalogue, feeds, days=n_days, calendar=calendar, job=job
+        )
     for name, result in run.ingested.items():
         say(
             f"  {name}: {result.accepted} accepted, {result.duplicates} duplicates, "

@@ -45,6 +45,9 @@ log = logging.getLogger("bcpi.calendar")
 
 SEARCH_LIMIT_DAYS = 400
 EPOCH = dt.date(1970, 1, 1)
+_DAY_US = 86_400_000_000
+_OFFSETS_KEPT = 100_000
+_UNKNOWN = object()
 WARN_FROM = (11, 1)
 """Month and day of the year before from which a provisional year is announced."""
 
@@ -171,6 +174,7 @@ class Calendar:
         self.overrides = overrides or CalendarOverrides()
         self.session_offsets = tuple(sessions)
         self.zone = ZoneInfo(self.rules.timezone)
+        self._offsets: dict[int, int | None] = {}
         self._recorded = frozenset(days) if days is not None else None
         self._weekdays = frozenset(self.rules.weekdays)
         self._official = official_through() if vouched_through is None else vouched_through
@@ -257,7 +261,50 @@ class Calendar:
 
     def local_date_expr(self, instant: pl.Expr) -> pl.Expr:
         """The local date of a column of UTC instants."""
-        return instant.dt.convert_time_zone(self.zone.key).dt.date()
+        return self.local_time_expr(instant).dt.date()
+
+    def local_time_expr(self, instant: pl.Expr) -> pl.Expr:
+        """The local wall-clock time (without a zone) of a column of UTC instants."""
+        return instant.map_batches(self._wall_clock, return_dtype=pl.Datetime("us"))
+
+    def _wall_clock(self, instants: pl.Series) -> pl.Series:
+        """UTC instants to local wall-clock times by the zone's offset on each UTC day,
+        asked once per distinct day; a day whose offset differs at its two ends (a
+        transition) is converted row by row. No zone changes its offset twice in a day."""
+        utc = instants.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+        micros = utc.dt.replace_time_zone(None).cast(pl.Int64)
+        days = micros // _DAY_US
+        known = self._offsets
+        offsets = {}
+        for day in days.unique().drop_nulls().to_list():
+            offset = known.get(day, _UNKNOWN)
+            if offset is _UNKNOWN:
+                offset = self._day_offset_us(day)
+                if len(known) < _OFFSETS_KEPT:  # a feed of random instants cannot fill memory
+                    known[day] = offset
+            offsets[day] = offset
+        offset = days.replace_strict(offsets, default=None, return_dtype=pl.Int64)
+        local = (micros + offset).cast(pl.Datetime("us"))
+        if offset.null_count() > micros.null_count():
+            exact = utc.dt.convert_time_zone(self.zone.key).dt.replace_time_zone(None)
+            local = local.zip_with(offset.is_not_null(), exact)
+        return local.alias(instants.name)
+
+    def _day_offset_us(self, day: int) -> int | None:
+        """The zone's UTC offset through UTC day ``day`` (days since the epoch), in
+        microseconds; None where it changes within the day or the day cannot be named."""
+        try:
+            start = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=day)
+            end = start + dt.timedelta(days=1, microseconds=-1)
+            first, last = (
+                start.astimezone(self.zone).utcoffset(),
+                end.astimezone(self.zone).utcoffset(),
+            )
+        except (OverflowError, ValueError):
+            return None
+        if first != last or first is None:
+            return None
+        return first // dt.timedelta(microseconds=1)
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         return self.local_date(now or dt.datetime.now(dt.UTC))
@@ -320,10 +367,15 @@ class Calendar:
 
     def window_day_expr(self, instant: pl.Expr, cutoff: pl.Expr) -> pl.Expr:
         """:meth:`window_day` for a column of UTC instants, with each row's cut-off time."""
-        local = instant.dt.convert_time_zone(self.zone.key)
-        after = local.dt.time() > cutoff
-        candidate = local.dt.date() + pl.duration(days=after.cast(pl.Int32))
-        return candidate.map_batches(self._roll_forward, return_dtype=pl.Date)
+        rows = pl.struct(instant.alias("at"), cutoff.alias("cutoff"))
+        return rows.map_batches(self._window_days, return_dtype=pl.Date)
+
+    def _window_days(self, rows: pl.Series) -> pl.Series:
+        local = self._wall_clock(rows.struct.field("at")).cast(pl.Int64)
+        cutoff = rows.struct.field("cutoff").cast(pl.Int64) // 1_000  # microseconds
+        day = local // _DAY_US
+        after = (local - day * _DAY_US) > cutoff
+        return self._roll_forward((day + after.cast(pl.Int64)).cast(pl.Int32).cast(pl.Date))
 
     def _roll_forward(self, days: pl.Series) -> pl.Series:
         """Each date to the first publication day on or after it; a date with none that a

@@ -218,3 +218,33 @@ class ApprovalRefused(BcpiError):
 
 class UnknownMethodologyVersion(BcpiError):
     status_code = 404
+
+
+class UnknownParameter(InvalidInput):
+    """A query parameter the endpoint does not take (often a misspelt one): ``field`` names
+    it (several, comma-separated), ``allowed`` lists the parameters the endpoint takes."""
+
+    status_code = 400
+
+    def __init__(self, names: list[str], allowed: list[str], endpoint: str) -> None:
+        taken = ", ".join(allowed) if allowed else "no query parameters"
+        what = "not a query parameter" if len(names) == 1 else "not query parameters"
+        super().__init__(", ".join(names), f"{what} of {endpoint}; it takes: {taken}")
+        self.names, self.allowed = names, allowed
+
+
+class UnknownIndices(BcpiError):
+    """Index codes asked for together, some of which name no index (``codes``)."""
+
+    status_code = 404
+
+    def __init__(self, codes: list[str]) -> None:
+        listed = ", ".join(repr(code) for code in codes)
+        super().__init__(f"no index with code {listed}", codes=codes)
+        self.codes = codes
+
+
+class BackupError(BcpiError):
+    """A backup that cannot be taken, or a restore refused (the message says why)."""
+
+    status_code = 409

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         default="sqlite:///./var/bcpi.db",
         description="SQLAlchemy URL; postgresql+psycopg://… selects PostgreSQL.",
     )
+    read_database_url: str | None = Field(
+        default=None,
+        description="A read replica for the API's read-only traffic (series, values, "
+        "explanations, the event stream); default: database_url. Writes (pushes, rate-limit "
+        "counters, keys) always go to database_url.",
+    )
     catalogue_path: Path = PACKAGE_DIR / "catalogue.toml"
     archive_dir: Path = Path("./var/archive")
     # Exchange feeds (README, "Exchange feeds").

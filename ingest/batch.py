@@ -11,7 +11,10 @@ changed meanwhile. Re-sent trades hit
 their reason and never stored. Within a batch, new trades are stored first, then cancels
 and amends in row order. Pushes (:mod:`ingest.push`) and files (:mod:`ingest.files`) both
 come through here. Every trade stored keeps its batch's receipt instant (``received_at``)
-and the participant codes and affiliation its exchange sent.
+and the participant codes and affiliation its exchange sent. A batch's rejected rows are
+recorded beside the archive before it commits (:func:`ingest.results.record_rejections`),
+and the new trades it stored for publication days before the correction window are named
+in its result's warning (:func:`ingest.health.after_window_warning`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 from sqlalchemy import exists, func, select
@@ -37,9 +41,10 @@ from core.fields import (
 )
 from core.settings import Settings, get_settings
 from ingest.fx import fx_table
+from ingest.health import after_window_warning
 from ingest.marks import mark_published_days, published_days
 from ingest.normalise import stored_frame
-from ingest.results import IngestResult, Rejection
+from ingest.results import IngestResult, Rejection, record_rejections
 from ingest.revisions import apply_revisions
 from ingest.rules import FeedRules, FxTable, feed_rules
 from ingest.validate import (
@@ -84,6 +89,8 @@ class IngestContext:
     atomic: bool = False
     reference: tuple | None = None
     """What the rules and FX table were read from (:func:`reference_state`)."""
+    archive_dir: Path | None = None
+    """Where the batch's bytes are archived; its rejected rows are recorded beside it."""
 
 
 def reference_state(session: Session) -> tuple:
@@ -117,6 +124,7 @@ def ingest_context(
         future_tolerance=settings.future_tolerance,
         atomic=atomic,
         reference=reference,
+        archive_dir=settings.archive_dir,
     )
 
 
@@ -368,6 +376,9 @@ def ingest_batch(
     mark_published_days(
         session, _late_trade_days(session, ctx, batch.id, new) | revised.marks, now=ctx.now
     )
+    late = after_window_warning(
+        session, ctx.rules.calendar, ctx.now, batch.id, new, all_stored=inserted == new.height
+    )
 
     result = IngestResult(
         batch.id,
@@ -381,6 +392,7 @@ def ingest_batch(
         by_reason=dict(by_reason),
         batch_ids=[batch.id],
         rows=checked.rows,
+        warnings=[late] if late else [],
     )
     batch.accepted, batch.duplicates, batch.rejected = (
         result.accepted,
@@ -391,6 +403,8 @@ def ingest_batch(
     batch.rejections_by_reason = dict(by_reason) or None
     chain_batch(session, batch)
     session.flush()
+    if ctx.archive_dir is not None:
+        record_rejections(ctx.archive_dir, batch, result.rejections)
     if rejected_rows is not None and result.rejections:
         rejected_rows(_rejected_rows(checked.received, result.rejections))
     return result

@@ -12,6 +12,7 @@ can be written, as received, to a CSV beside its reason.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -87,6 +88,7 @@ def ingest_file(
         ctx = ingest_context(
             session, catalogue, exchange_code, settings=settings, now=now, calendar=calendar
         )
+    ctx = dataclasses.replace(ctx, archive_dir=archive_dir or settings.archive_dir)
     archived = archive_file(archive_dir or settings.archive_dir, exchange_code, path, fmt)
     total = IngestResult(None)
     writer = _RejectionWriter(rejected_path)

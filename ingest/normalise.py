@@ -30,22 +30,41 @@ from core.fields import (
 from ingest.rules import FeedRules, FxTable
 
 
-def _json_member(name: str, value: pl.Expr, *, text: bool = False) -> tuple[pl.Expr, pl.Expr]:
-    """(``"name":value`` or null where value is null, the value). Text values must need no
-    JSON escaping (the validators refuse quotes, backslashes and control characters)."""
-    if text:
-        return pl.lit(f'"{name}":"') + value + pl.lit('"'), value
-    return pl.lit(f'"{name}":') + value.cast(pl.String), value
+def _json_member(name: str, value: pl.Expr, *, text: bool = False) -> tuple[str, pl.Expr, bool]:
+    """A member ``"name":value`` of a JSON object, left out where the value is null. Text
+    values must need no JSON escaping (the validators refuse quotes, backslashes and
+    control characters)."""
+    return name, value, text
 
 
-def json_object(members: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
+def json_object(members: list[tuple[str, pl.Expr, bool]]) -> pl.Expr:
     """A JSON object of the members whose value is not null; null when there is none."""
     if not members:
         return pl.lit(None, dtype=pl.String)
-    body = pl.concat_str([m for m, _ in members], separator=",", ignore_nulls=True)
-    return pl.when(pl.any_horizontal([v.is_not_null() for _, v in members])).then(
-        pl.concat_str([pl.lit("{"), body, pl.lit("}")])
-    )
+    values = pl.struct([value.alias(f"m{i}") for i, (_, value, _) in enumerate(members)])
+    layout = [(name, text) for name, _, text in members]
+    return values.map_batches(lambda rows: _encoded(rows, layout), return_dtype=pl.String)
+
+
+def _encoded(rows: pl.Series, layout: list[tuple[str, bool]]) -> pl.Series:
+    """The objects of ``rows`` (a struct of member values), formatted only for the rows
+    that have a member: most rows of a feed have none, and formatting is the cost."""
+    frame = rows.struct.unnest()
+    has_member = frame.select(pl.any_horizontal(pl.all().is_not_null())).to_series()
+    where = has_member.arg_true()
+    out = pl.repeat(None, len(rows), dtype=pl.String, eager=True).alias(rows.name)
+    if where.is_empty():
+        return out
+    parts = []
+    for i, (name, text) in enumerate(layout):
+        value = pl.col(f"m{i}")
+        if text:
+            parts.append(pl.lit(f'"{name}":"') + value + pl.lit('"'))
+        else:
+            parts.append(pl.lit(f'"{name}":') + value.cast(pl.String))
+    body = pl.concat_str(parts, separator=",", ignore_nulls=True)
+    objects = frame[where].select(pl.concat_str([pl.lit("{"), body, pl.lit("}")]))
+    return out.scatter(where, objects.to_series())
 
 
 def rule_columns(rules: FeedRules, present: set[str]) -> list[pl.Expr]:

@@ -26,8 +26,9 @@ from core.fields import (
     REQUIRED_FIELDS,
     Reason,
 )
+from ingest.allowed import Allowed, Message
 from ingest.normalise import normalised_columns, rule_columns
-from ingest.rules import FeedRules, FxTable
+from ingest.rules import COMMODITY_INDEX, FeedRules, FxTable
 
 ROW = "row"
 REJECT_CODE = "reject_code"
@@ -227,15 +228,26 @@ def _missing(name: str) -> pl.Expr:
     return raw.is_null() | (raw.str.len_bytes() == 0)
 
 
+def _text_faults(raw: pl.Expr | pl.Series, pattern: str):
+    return (raw.str.len_chars() > MAX_TEXT_LENGTH) | raw.str.contains(pattern)
+
+
+def _text_faults_by_distinct(values: pl.Series, pattern: str) -> pl.Series:
+    distinct = values.unique()
+    faulty = distinct.filter(_text_faults(distinct, pattern))
+    return values.is_in(faulty.implode())
+
+
 def _checks(
     rules: FeedRules,
     columns: set[str],
     present: set[str],
     now: dt.datetime,
     future_tolerance: dt.timedelta,
-) -> list[tuple[str, Reason, pl.Expr, str, bool]]:
+) -> list[tuple[str, Reason, pl.Expr, Message, bool]]:
     """(field, reason, bad-row predicate, message, applies to cancels) in order."""
-    checks: list[tuple[str, Reason, pl.Expr, str, bool]] = []
+    checks: list[tuple[str, Reason, pl.Expr, Message, bool]] = []
+    allowed = Allowed(rules)
     for name in ALL_FIELDS:
         if wrong_type_column(name) in columns:
             checks.append(
@@ -255,18 +267,26 @@ def _checks(
         if name not in present:
             continue
         raw = pl.col(f"{name}__raw")
-        bad = raw.str.contains("\x00", literal=True) | (raw.str.len_chars() > MAX_TEXT_LENGTH)
+        # One pattern per field, so each value is scanned once.
+        pattern = _FORMULA_START + r"|\x00"
         if name == "trade_id":
-            bad = bad | raw.str.contains(r"^\s|\s$")
-        bad = bad | raw.str.contains(_FORMULA_START)
+            pattern += r"|^\s|\s$"
         if name == "grade":  # kept in JSON as it is: no quotes, backslashes or controls
-            bad = bad | raw.str.contains(r'["\\\x00-\x1f]')
+            pattern += r'|["\\\x00-\x1f]'
         message = (
             f"{name} has a NUL byte, surrounding spaces, a leading = + - or @, or more"
             f" than {MAX_TEXT_LENGTH} characters"
         )
         if name in PARTICIPANT_FIELDS:  # one participant, one code: " A1" is not "A1"
-            bad = bad | raw.str.contains(r"^\s|\s$|[\x00-\x1f\x7f-\x9f]")
+            pattern += r"|^\s|\s$|[\x00-\x1f\x7f-\x9f]"
+        if name == "trade_id":
+            bad = _text_faults(raw, pattern)
+        else:  # few distinct values (codes): each is checked once
+            bad = raw.map_batches(
+                lambda values, p=pattern: _text_faults_by_distinct(values, p),
+                return_dtype=pl.Boolean,
+            )
+        if name in PARTICIPANT_FIELDS:
             message = (
                 f"{name} must be a participant code of 1 to {MAX_TEXT_LENGTH} characters"
                 " without control characters, surrounding spaces or a leading = + - or @"
@@ -302,21 +322,21 @@ def _checks(
             "commodity",
             Reason.UNKNOWN_COMMODITY,
             pl.col("commodity_id").is_null(),
-            "commodity is not in the catalogue",
+            f"commodity is not in the catalogue; allowed: {', '.join(allowed.commodities())}",
             False,
         ),
         (
             "unit",
             Reason.UNIT_MISMATCH,
             pl.col("unit_factor").is_null(),
-            "unit cannot be converted to the commodity's benchmark unit",
+            allowed.unit,
             False,
         ),
         (
             "currency",
             Reason.CURRENCY_MISMATCH,
             ~pl.col("currency_ok").fill_null(False),
-            "currency cannot be converted to the commodity's benchmark currency",
+            allowed.currency,
             False,
         ),
         (
@@ -370,7 +390,7 @@ def _checks(
                 attribute,
                 Reason.QUALITY_OUT_OF_RANGE,
                 (value < low) | (value > high),
-                f"{attribute} is outside the specification's accepted range",
+                allowed.range_of(attribute),
                 False,
             )
         )
@@ -396,7 +416,7 @@ def _checks(
                 pl.col(f"has_differential_{attribute}")
                 & pl.col(attribute).is_not_null()
                 & pl.col(f"differential_{attribute}").is_null(),
-                f"{attribute} has no differential in the commodity's specification",
+                allowed.differentials_of(attribute),
                 False,
             )
         )
@@ -407,7 +427,7 @@ def _checks(
             (pl.col("price_n") < pl.col("band_low"))
             | (pl.col("price_n") > pl.col("band_high"))
             | ~pl.col("price_n").is_finite(),
-            "normalised price is outside the commodity's sanity band",
+            allowed.band,
             False,
         ),
         (
@@ -421,7 +441,7 @@ def _checks(
             "traded_at",
             Reason.BEFORE_LISTING,
             pl.col("trade_date") < pl.col("listed_on"),
-            "traded_at is before the commodity's listing date",
+            allowed.listing,
             False,
         ),
     ]
@@ -457,8 +477,13 @@ def validated_frame(
     codes = [c[1].value for c in checks] + [Reason.DUPLICATE_IN_BATCH.value]
     messages = [c[3] for c in checks] + ["trade_id appears earlier in the same batch"]
     check = pl.when(duplicate).then(pl.lit(len(checks), pl.UInt16)).otherwise(pl.col("check"))
+    # A message per (check, commodity): the last "commodity" is none (an unknown code).
+    width = len(rules.codes) + 1
+    texts = [m(k) if callable(m) else m for m in messages for k in [*range(width - 1), None]]
+    commodity = pl.col(COMMODITY_INDEX).fill_null(width - 1).cast(pl.UInt32)
+    message = pl.col("check").cast(pl.UInt32) * width + commodity
     return rows.with_columns(check.alias("check")).with_columns(
         pl.lit(pl.Series(fields, dtype=pl.String)).gather(pl.col("check")).alias(REJECT_FIELD),
         pl.lit(pl.Series(codes, dtype=pl.String)).gather(pl.col("check")).alias(REJECT_CODE),
-        pl.lit(pl.Series(messages, dtype=pl.String)).gather(pl.col("check")).alias(REJECT_MESSAGE),
+        pl.lit(pl.Series(texts, dtype=pl.String)).gather(message).alias(REJECT_MESSAGE),
     )

@@ -35,6 +35,7 @@ from tests.support_api import (
 
 PUBLIC, READ, ADMIN, EXCHANGE, OWN_TRADE = "public", "read", "admin", "exchange", "own trade"
 METRICS = "metrics"
+FEED = "feed"  # an operator's key (every exchange) or an exchange's key (its own only)
 RULES = {
     # Documentation, the dashboard and its assets, and the probes.
     ("GET", "/openapi.json"): PUBLIC,
@@ -67,11 +68,24 @@ RULES = {
     ("GET", "/v1/formulas/{formula}"): READ,
     ("GET", "/v1/methodology"): READ,
     ("GET", "/v1/methodology/{version}"): READ,
+    ("GET", "/v1/indices/{code}/metadata"): READ,
+    ("GET", "/v1/assessments/{commodity}/metadata"): READ,
+    ("GET", "/v1/series"): READ,
+    ("GET", "/sdmx/v2/data/{context}/{agency_id}/{resource_id}/{version}/{key}"): READ,
+    ("GET", "/sdmx/v2/data/{context}/{agency_id}/{resource_id}/{version}"): READ,
+    ("GET", "/sdmx/v2/structure/{structure_type}/{agency_id}/{resource_id}/{version}"): READ,
+    ("GET", "/sdmx/v2/structure/{structure_type}"): READ,
+    ("GET", "/sdmx/2.1/data/{flow_ref}/{key}"): READ,
+    ("GET", "/sdmx/2.1/data/{flow_ref}"): READ,
+    ("GET", "/sdmx/2.1/{resource}/{agency_id}/{resource_id}/{version}"): READ,
+    ("GET", "/sdmx/2.1/{resource}/{agency_id}/{resource_id}"): READ,
+    ("GET", "/sdmx/2.1/{resource}"): READ,
     # Prometheus: an admin or metrics key.
     ("GET", "/metrics"): METRICS,
     # Operations: admin keys only.
     ("GET", "/v1/ops/jobs"): ADMIN,
-    ("GET", "/v1/feeds/health"): ADMIN,
+    ("GET", "/v1/feeds/health"): FEED,
+    ("GET", "/v1/feeds/rejections"): FEED,
     ("GET", "/v1/audit/operator-log"): ADMIN,
     # Trades: an exchange key, for its own exchange's trades only.
     ("POST", "/v1/trades"): EXCHANGE,
@@ -110,6 +124,27 @@ SAMPLES = {
     "/v1/ops/jobs": "/v1/ops/jobs",
     "/v1/audit/operator-log": "/v1/audit/operator-log",
     "/v1/feeds/health": "/v1/feeds/health?date=2025-01-06",
+    "/v1/feeds/rejections": "/v1/feeds/rejections?date=2025-01-06",
+    "/v1/indices/{code}/metadata": "/v1/indices/BCPI/metadata",
+    "/v1/assessments/{commodity}/metadata": "/v1/assessments/REBAR/metadata",
+    "/v1/series": "/v1/series?codes=BCPI,BCPI-AGR",
+    "/sdmx/v2/data/{context}/{agency_id}/{resource_id}/{version}/{key}": (
+        "/sdmx/v2/data/dataflow/BCPI/INDICES/1.0/D.BCPI?lastNObservations=1"
+    ),
+    "/sdmx/v2/data/{context}/{agency_id}/{resource_id}/{version}": (
+        "/sdmx/v2/data/dataflow/BCPI/INDICES/1.0?lastNObservations=1"
+    ),
+    "/sdmx/v2/structure/{structure_type}/{agency_id}/{resource_id}/{version}": (
+        "/sdmx/v2/structure/dataflow/BCPI/INDICES/1.0?references=all"
+    ),
+    "/sdmx/v2/structure/{structure_type}": "/sdmx/v2/structure/codelist",
+    "/sdmx/2.1/data/{flow_ref}/{key}": "/sdmx/2.1/data/BCPI,INDICES,1.0/D.BCPI",
+    "/sdmx/2.1/data/{flow_ref}": "/sdmx/2.1/data/INDICES?startPeriod=2025-01-06",
+    "/sdmx/2.1/{resource}/{agency_id}/{resource_id}/{version}": (
+        "/sdmx/2.1/dataflow/BCPI/INDICES/latest?references=all"
+    ),
+    "/sdmx/2.1/{resource}/{agency_id}/{resource_id}": "/sdmx/2.1/datastructure/BCPI/INDICES",
+    "/sdmx/2.1/{resource}": "/sdmx/2.1/codelist",
     "/v1/trades": "/v1/trades",
     "/v1/trades/{trade_id}": {"GET": "A-1", "PUT": "A-2", "DELETE": "A-3"},
 }
@@ -140,6 +175,8 @@ def expected(rule: str, caller: str, *, read_key_required: bool = True) -> set[i
         return {401}
     if rule == READ:
         return None
+    if rule == FEED:
+        return {403} if caller == "read" else None
     if rule in (ADMIN, METRICS):
         return None if caller == "admin" else {403}
     if caller in ("read", "admin"):

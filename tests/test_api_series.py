@@ -61,9 +61,20 @@ def _expected(frequency, transform, points=None):
     points = points or [{"date": d, "value": v, "status": "final"} for d, v in VALUES.items()]
     if frequency != "daily":
         points = naive.collapse(points, frequency)
-    values = naive.transform([p["value"] for p in points], transform)
-    kept = points[1:] if transform in ("change", "pct_change", "log_return") else points
-    return [(p["date"].isoformat(), v) for p, v in zip(kept, values, strict=True)]
+    if transform == "yoy":
+        values = naive.yoy(points, frequency)
+    else:
+        values = naive.transform([p["value"] for p in points], transform)
+    return [(p["date"].isoformat(), v) for p, v in zip(points, values, strict=True)]
+
+
+def _same_values(points, expected, label):
+    assert [p["date"] for p in points] == [d for d, _ in expected], label
+    for point, (_, value) in zip(points, expected, strict=True):
+        if value is None:
+            assert point["value"] is None, (label, point)
+        else:
+            assert point["value"] == pytest.approx(value, rel=1e-12, abs=1e-12), (label, point)
 
 
 def test_daily_series_is_every_stored_value_with_its_status(client):
@@ -78,15 +89,12 @@ def test_daily_series_is_every_stored_value_with_its_status(client):
 def test_frequency_and_transform_match_the_reference(client):
     for frequency, transform in itertools.product(
         ["daily", "weekly", "monthly", "quarterly", "annual"],
-        ["level", "change", "pct_change", "log_return", "rebase"],
+        ["level", "change", "pct_change", "log_return", "yoy", "rebase"],
     ):
         points = _json_points(
             client, "/v1/indices/BCPI/series", frequency=frequency, transform=transform
         )
-        expected = _expected(frequency, transform)
-        assert [p["date"] for p in points] == [d for d, _ in expected], (frequency, transform)
-        for point, (_, value) in zip(points, expected, strict=True):
-            assert point["value"] == pytest.approx(value, rel=1e-12, abs=1e-12)
+        _same_values(points, _expected(frequency, transform), (frequency, transform))
 
 
 @pytest.mark.parametrize("frequency", ["weekly", "quarterly"])
@@ -130,21 +138,21 @@ def test_partitioned_reading_gives_the_same_answer(client, monkeypatch, partitio
     whole = {}
     cases = list(
         itertools.product(
-            ["daily", "weekly", "monthly"], ["level", "change", "rebase"], ["asc", "desc"]
+            ["daily", "weekly", "monthly"], ["level", "change", "yoy", "rebase"], ["asc", "desc"]
         )
     )
     for frequency, transform, order in cases:
         params = {"frequency": frequency, "transform": transform, "order": order}
         whole[frequency, transform, order] = client.get(
-            "/v1/indices/BCPI/series", params={**params, "end": DAYS[120]}
+            "/v1/indices/BCPI/series", params={**params, "end": DAYS[400]}
         ).json()
     monkeypatch.setattr(series_module, "PARTITION_ROWS", partition)
     for (frequency, transform, order), expected in whole.items():
         params = {"frequency": frequency, "transform": transform, "order": order}
-        got = client.get("/v1/indices/BCPI/series", params={**params, "end": DAYS[120]}).json()
+        got = client.get("/v1/indices/BCPI/series", params={**params, "end": DAYS[400]}).json()
         assert got == expected, (frequency, transform, order)
         limited = client.get(
-            "/v1/indices/BCPI/series", params={**params, "end": DAYS[120], "limit": 5}
+            "/v1/indices/BCPI/series", params={**params, "end": DAYS[400], "limit": 5}
         ).json()
         assert limited["points"] == expected["points"][:5], (frequency, transform, order)
 
@@ -292,7 +300,8 @@ def test_intraday_lists_each_provisional_and_final_vintage_at_its_time(client, e
 
 def test_log_return_sums_to_the_log_of_the_whole_move(client):
     points = _json_points(client, "/v1/indices/BCPI/series", transform="log_return")
-    total = math.fsum(p["value"] for p in points)
+    assert points[0]["value"] is None  # the first point has no previous value
+    total = math.fsum(p["value"] for p in points[1:])
     assert total == pytest.approx(math.log(VALUES[DAYS[-1]] / VALUES[DAYS[0]]), rel=1e-9)
 
 
@@ -323,10 +332,7 @@ def test_a_withdrawn_date_leaves_every_series_and_the_latest_value(client, engin
     cases = [("daily", "pct_change"), ("weekly", "level"), ("monthly", "change")]
     for frequency, transform in cases:
         got = _json_points(client, url, frequency=frequency, transform=transform)
-        expected = _expected(frequency, transform, kept)
-        assert [p["date"] for p in got] == [d for d, _ in expected], (frequency, transform)
-        for point, (_, value) in zip(got, expected, strict=True):
-            assert point["value"] == pytest.approx(value, rel=1e-12, abs=1e-12)
+        _same_values(got, _expected(frequency, transform, kept), (frequency, transform))
     latest = client.get("/v1/indices/BCPI/latest").json()
     assert (latest["date"], latest["value"]) == (DAYS[-2].isoformat(), VALUES[DAYS[-2]])
 

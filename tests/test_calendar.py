@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import random
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -300,3 +301,27 @@ def test_bcpi_calendar_prints_what_the_api_answers(tmp_path, monkeypatch):
     assert all(at[10:] == "T15:05:00+08:00" for day, at in fixing.items() if day >= "2026-12-01")
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["field"] == "year"
+
+
+def test_local_times_of_a_column_match_the_zone_rule_by_rule(calendar):
+    """Instants from 1900 to 2100, Shanghai's summer times of 1940–1949 and 1986–1991 among
+    them, and every instant an hour either side of each of those transitions: each local
+    time is what Python's zoneinfo says, one instant at a time."""
+    rng = random.Random(20261204)
+    low = dt.datetime(1900, 1, 1, tzinfo=dt.UTC).timestamp()
+    high = dt.datetime(2100, 1, 1, tzinfo=dt.UTC).timestamp()
+    instants = [
+        dt.datetime.fromtimestamp(rng.uniform(low, high), dt.UTC).replace(microsecond=0)
+        for _ in range(20_000)
+    ]
+    probe = dt.datetime(1940, 1, 1, tzinfo=dt.UTC)
+    while probe < dt.datetime(1992, 1, 1, tzinfo=dt.UTC):
+        after = probe + dt.timedelta(hours=1)
+        if probe.astimezone(SHANGHAI).utcoffset() != after.astimezone(SHANGHAI).utcoffset():
+            instants += [probe + dt.timedelta(minutes=m) for m in range(0, 61, 5)]
+        probe = after
+    column = pl.Series("at", instants, dtype=pl.Datetime("us", "UTC"))
+    local = pl.DataFrame({"at": column}).select(calendar.local_time_expr(pl.col("at")))["at"]
+    expected = [i.astimezone(SHANGHAI).replace(tzinfo=None) for i in instants]
+    assert local.to_list() == expected
+    assert len(instants) > 20_000  # the transitions were found and probed

@@ -1,9 +1,11 @@
 """The dashboard in headless Chromium, driven over the DevTools protocol.
 
 The page loads with bundled assets only, draws the composite and sector indices with
-ECharts, fills the latest-values table, adds a picked commodity to the chart, switches
-language, and updates live when a value is published. Needs Debian's ``chromium``;
-skipped with the reason where it is absent, unless ``BCPI_REQUIRE_BROWSER=1`` (set by CI).
+ECharts, fills the latest-values table, lists correction notices on their page, adds a
+picked commodity to the chart, switches language, and updates live when a value is
+published (tests/test_dashboard_pages.py drives the other pages with Playwright). Needs
+Debian's ``chromium``; skipped with the reason where it is absent, unless
+``BCPI_REQUIRE_BROWSER=1`` (set by CI).
 """
 
 from __future__ import annotations
@@ -150,9 +152,11 @@ def test_dashboard_draws_indices_lists_latest_values_and_updates_live(
             chart = "document.getElementById('chart').dataset"
             assert browser.evaluate(f"{chart}.series") == str(1 + len(SECTORS))
             assert int(browser.evaluate(f"{chart}.points")) == (1 + len(SECTORS)) * len(DAYS) + 1
-            assert browser.evaluate("document.querySelectorAll('#chart canvas').length") >= 1
+            assert browser.evaluate("document.querySelectorAll('#chart svg path').length") >= 1
             # What ECharts itself holds: six lines, every point of each.
-            lengths = browser.evaluate("chart.getOption().series.map(s => s.data.length)")
+            lengths = browser.evaluate(
+                "bcpi.charts.chart.getOption().series.map(s => s.data.length)"
+            )
             assert sorted(lengths) == [len(DAYS)] * len(SECTORS) + [len(DAYS) + 1]
 
             rows = "document.querySelectorAll('#latest tbody tr')"
@@ -167,11 +171,13 @@ def test_dashboard_draws_indices_lists_latest_values_and_updates_live(
             )
             assert "/v1/indices/BCPI/series?format=csv" in links
             assert "/v1/indices/BCPI/series?format=parquet" in links
-            assert f"/v1/indices/BCPI/explain?date={DAYS[-1]}" in links
+            assert f"#/explain/BCPI/{DAYS[-1]}" in links
             assert browser.evaluate("document.querySelector('h1').textContent") == (
                 "北京大宗商品价格指数"
             )
             notices = "[...document.querySelectorAll('#corrections tbody tr')]"
+            browser.evaluate("location.hash = '#/corrections'")
+            browser.wait_for("document.body.dataset.view === 'corrections'")
             assert browser.evaluate(
                 f"{notices}.map(r => [...r.cells].map(c => c.textContent))"
             ) == [
@@ -179,11 +185,16 @@ def test_dashboard_draws_indices_lists_latest_values_and_updates_live(
                     "2026-03-02 10:00",
                     "BCPI-FER",
                     str(DAYS[5]),
-                    "1001.25",
-                    "1002.50",
+                    "1,001.25",
+                    "1,002.50",
+                    "+1.25",
                     "迟报成交: batch 7",
                 ]
             ]
+            browser.evaluate("location.hash = '#/'")
+            browser.wait_for(
+                "document.body.dataset.view === 'overview' && document.body.dataset.ready === '1'"
+            )
 
             # Live: a newly published provisional value reaches the table and the chart.
             browser.wait_for("document.getElementById('live').dataset.i18n === 'live_on'")
@@ -192,7 +203,7 @@ def test_dashboard_draws_indices_lists_latest_values_and_updates_live(
                 engine, "BCPI", {new_day: 1234.5}, now=T0 + dt.timedelta(1), status="provisional"
             )
             browser.wait_for(
-                "document.querySelector('tr[data-code=\"BCPI\"] td.num').textContent === '1234.50'"
+                "document.querySelector('tr[data-code=\"BCPI\"] td.num').textContent === '1,234.50'"
             )
             assert int(browser.evaluate(f"{chart}.points")) == (1 + len(SECTORS)) * len(DAYS) + 2
 
@@ -208,12 +219,15 @@ def test_dashboard_draws_indices_lists_latest_values_and_updates_live(
             assert browser.evaluate("document.querySelector('h1').textContent") == (
                 "Beijing Bulk Commodity Price Index"
             )
-            assert browser.evaluate(f"{notices}[0].cells[5].textContent") == "late trade: batch 7"
+            browser.wait_for("document.body.dataset.ready === '1'")
             assert (
                 browser.evaluate(
                     "document.querySelector('tr[data-code=\"BCPI-AGR\"] [data-status]').textContent"
                 )
                 == "provisional"
             )
+            browser.evaluate("location.hash = '#/corrections'")
+            browser.wait_for("document.body.dataset.view === 'corrections'")
+            assert browser.evaluate(f"{notices}[0].cells[6].textContent") == "late trade: batch 7"
         finally:
             browser.close()

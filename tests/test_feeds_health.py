@@ -72,14 +72,18 @@ def test_health_reports_counts_rejections_and_sequence_gaps(api):
     assert {e["code"]: e["batches"] for e in earlier["exchanges"]} == {"BJCX": 0, "CBEEX": 0}
 
 
-def test_health_needs_an_admin_key(api):
+def test_health_needs_an_operator_or_exchange_key(api):
+    exchange = exchange_key(api.engine, "BJCX")
     for key, status in (
         (None, 401),
         (role_key(api.engine, "read"), 403),
-        (exchange_key(api.engine, "BJCX"), 403),
+        (exchange, 200),
     ):
         headers = {"X-API-Key": key} if key else {}
         assert api.get("/v1/feeds/health", headers=headers).status_code == status
+    exchange_key(api.engine, "CBEEX")
+    own = api.get("/v1/feeds/health", headers={"X-API-Key": exchange}).json()
+    assert [e["code"] for e in own["exchanges"]] == ["BJCX"]
 
 
 def test_health_counts_trades_that_arrive_after_the_correction_window(api):

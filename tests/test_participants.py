@@ -274,6 +274,13 @@ def _walk(client, key: str | None) -> dict[str, tuple[int, bytes]]:
         "commodities": "REBAR,HRC",
         "updated_after": "2000-01-01T00:00:00Z",
         "year": "2026",
+        "context": "dataflow",
+        "agency_id": "BCPI",
+        "resource_id": "INDICES",
+        "key": "D.REBAR",
+        "flow_ref": "INDICES",
+        "resource": "dataflow",
+        "structure_type": "dataflow",
     }
     headers = {"X-API-Key": key} if key else {}
     seen = {}

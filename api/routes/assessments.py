@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 
-from api.answers import SERIES_FORMATS, series_response, series_spec
-from api.deps import ReadSessionDep
+from api.answers import SERIES_FORMATS, answer, metadata_answer
 from api.params import SeriesQueryDep
-from api.schemas import AssessmentSeries
-from core.errors import UnknownCommodity
-from store import models
+from api.schemas import AssessmentSeries, SeriesMetadata
 
 router = APIRouter(prefix="/v1/assessments", tags=["assessments"])
 
@@ -21,11 +17,17 @@ router = APIRouter(prefix="/v1/assessments", tags=["assessments"])
     responses=SERIES_FORMATS,
     summary="A commodity's assessments: price, trades, volume, high, low, fallback",
 )
-def series(commodity: str, query: SeriesQueryDep, session: ReadSessionDep, request: Request):
-    commodity_id = session.scalar(
-        select(models.Commodity.id).where(models.Commodity.code == commodity)
-    )
-    if commodity_id is None:
-        raise UnknownCommodity(commodity)
-    spec = series_spec("assessment", commodity_id, query)
-    return series_response(request, commodity, spec, query)
+def series(commodity: str, query: SeriesQueryDep, request: Request):
+    return answer(request, "assessment", query, code=commodity)
+
+
+@router.get(
+    "/{commodity}/metadata",
+    response_model=SeriesMetadata,
+    summary="What describes a commodity's assessment series (the CSV answer links here)",
+    responses={406: {"description": "A format other than JSON was asked for"}},
+)
+def metadata(commodity: str, query: SeriesQueryDep, request: Request):
+    """Takes the series' own query (`format`, `order`, `limit` and `rebase_to` change
+    nothing here)."""
+    return metadata_answer(request, "assessment", commodity, query)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
+from api.answers import metadata_answer
 from api.deps import ReadSessionDep
-from api.params import AsOf, instant
-from api.schemas import CommodityInfo, ConstantOut, Constituent, IndexDetail, IndexInfo, LatestValue
-from api.series import known_at
+from api.params import AsOf, SeriesQueryDep, instant
+from api.schemas import (
+    CommodityInfo,
+    ConstantOut,
+    Constituent,
+    IndexDetail,
+    IndexInfo,
+    LatestValue,
+    SeriesMetadata,
+)
+from api.stored_values import known_at
 from core.errors import UnknownIndex
 from core.methodology import in_force
 from index.normalising_constant import constants_at
@@ -116,3 +125,15 @@ def index_detail(code: str, session: ReadSessionDep, as_of: AsOf = None) -> Inde
         ],
         latest=latest,
     )
+
+
+@router.get(
+    "/indices/{code}/metadata",
+    response_model=SeriesMetadata,
+    summary="What describes an index series (the CSV answer links here)",
+    responses={406: {"description": "A format other than JSON was asked for"}},
+)
+def index_metadata(code: str, query: SeriesQueryDep, request: Request):
+    """Takes the series' own query (`format`, `order`, `limit` and `rebase_to` change
+    nothing here)."""
+    return metadata_answer(request, "index", code, query)

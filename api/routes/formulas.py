@@ -17,10 +17,10 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from api.deps import ReadSessionDep
-from api.formats import MEDIA_TYPES, negotiate, render
+from api.formats import MEDIA_TYPES, Format, negotiate, render
 from api.params import AsOf, date_range, instant
 from api.schemas import FormulaAnswer
-from api.series import known_at
+from api.stored_values import known_at
 from core.errors import InvalidInput, InvalidRange, UnknownCommodity
 from index.formulas import FORMULAS, MULTILATERAL, SPLICES, multilateral_work
 from store import models
@@ -73,6 +73,7 @@ def _prices(session, ids: dict[str, int], start, end, as_of) -> pl.DataFrame:
                 "text/csv": {},
                 "application/vnd.apache.parquet": {},
                 "application/vnd.apache.arrow.stream": {},
+                "application/vnd.apache.arrow.file": {},
             },
             "headers": {
                 "X-Left-Out": {
@@ -117,7 +118,7 @@ def formula_index(
         ),
     ] = "movement",
     as_of: AsOf = None,
-    format: Annotated[Literal["json", "csv", "parquet", "arrow"] | None, Query()] = None,
+    format: Annotated[Format | None, Query()] = None,
 ):
     from index import formulas
 

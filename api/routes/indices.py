@@ -6,22 +6,42 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 
-from api.answers import SERIES_FORMATS, series_response, series_spec
-from api.auth import OptionalReader, audience
+from api.answers import SERIES_FORMATS, answer
+from api.auth import OptionalReader, ReadKey, audience
 from api.deps import CalendarDep, ReadSessionDep
 from api.explain import explain
-from api.params import AsOf, SeriesQueryDep, instant
+from api.formats import Format, negotiate
+from api.params import AsOf, SeriesQueryDep, date_range, instant
+from api.published import (
+    VINTAGE_SCHEMA,
+    LatestStatus,
+    latest_of_status,
+    table_response,
+    vintage_envelope,
+    vintage_frames,
+    vintages_of_date,
+)
 from api.routes.catalogue import definition_by_code, latest_value
-from api.schemas import Explanation, LatestValue, Series, Vintage, Vintages
-from core.errors import NotPublished
-from publication.review import flag_list
-from store import models
+from api.schemas import Explanation, LatestValue, Series, VintageRange, Vintages
+from core.errors import InvalidInput, NotPublished
 
-router = APIRouter(prefix="/v1/indices", tags=["indices"])
+router = APIRouter(prefix="/v1/indices", tags=["indices"], dependencies=[ReadKey])
 
 Day = Annotated[dt.date, Query(description="The value's date")]
+Format = Annotated[
+    Format | None,
+    Query(description="Overrides Accept (as for series)"),
+]
+VINTAGE_FORMATS = {
+    **SERIES_FORMATS,
+    200: {
+        **SERIES_FORMATS[200],
+        "description": "JSON: `date` gives the date's vintages (`Vintages`), `start`/`end` "
+        "every vintage of the range with its real-time period (`VintageRange`); CSV, "
+        "Parquet and Arrow carry the range's rows (one date's with `date`)",
+    },
+}
 
 
 @router.get(
@@ -30,56 +50,75 @@ Day = Annotated[dt.date, Query(description="The value's date")]
     responses=SERIES_FORMATS,
     summary="History of one index in JSON, CSV, Parquet or Arrow",
 )
-def series(code: str, query: SeriesQueryDep, session: ReadSessionDep, request: Request):
-    definition = definition_by_code(session, code)
-    return series_response(request, code, series_spec("index", definition.id, query), query)
+def series(code: str, query: SeriesQueryDep, request: Request):
+    return answer(request, "index", query, code=code)
 
 
 @router.get("/{code}/latest", response_model=LatestValue, summary="The newest value")
-def latest(code: str, session: ReadSessionDep, as_of: AsOf = None) -> LatestValue:
+def latest(
+    code: str,
+    session: ReadSessionDep,
+    as_of: AsOf = None,
+    status: Annotated[
+        LatestStatus | None,
+        Query(
+            description="The newest value of this status: `final` is the newest fixed value "
+            "(final or restated), `provisional` today's intraday value, `restated` the newest "
+            "corrected one. Without it, the newest value whatever its status"
+        ),
+    ] = None,
+) -> LatestValue:
     definition = definition_by_code(session, code)
-    answer = latest_value(session, definition, instant("as_of", as_of))
+    as_of = instant("as_of", as_of)
+    if status is None:
+        answer = latest_value(session, definition, as_of)
+    else:
+        answer = latest_of_status(session, definition, status, as_of)
     if answer is None:
-        raise NotPublished(f"index {code} has no published value", code=code)
+        what = f"no {status} value" if status else "no published value"
+        raise NotPublished(f"index {code} has {what}", code=code)
     return answer
 
 
 @router.get(
     "/{code}/vintages",
-    response_model=Vintages,
-    summary="Every vintage of one date: provisional, final and restated",
+    response_model=Vintages | VintageRange,
+    responses=VINTAGE_FORMATS,
+    summary="Every vintage of one date, or of a date range with real-time periods",
 )
-def vintages(code: str, date: Day, session: ReadSessionDep, as_of: AsOf = None) -> Vintages:
+def vintages(
+    code: str,
+    session: ReadSessionDep,
+    request: Request,
+    date: Annotated[dt.date | None, Query(description="One date (not with start/end)")] = None,
+    start: Annotated[dt.date | None, Query(description="First date of a range, inclusive")] = None,
+    end: Annotated[dt.date | None, Query(description="Last date of a range, inclusive")] = None,
+    as_of: AsOf = None,
+    format: Format = None,
+):
+    """With `date`, that date's vintages; with `start` and/or `end`, every vintage of every
+    date in the range, each with `realtime_start` (its publication instant) and
+    `realtime_end` (the instant a later vintage replaced it, or 9999-12-31 while current),
+    as ALFRED gives them."""
+    if date is not None and (start is not None or end is not None):
+        raise InvalidInput("date", "give either date (one date) or start/end (a range), not both")
+    if date is None and start is None and end is None:
+        raise InvalidInput("date", "give date (one date), or start and/or end (a range)")
+    date_range(start, end)
     definition = definition_by_code(session, code)
     as_of = instant("as_of", as_of)
-    query = select(models.IndexValue).where(
-        models.IndexValue.index_id == definition.id, models.IndexValue.date == date
-    )
-    if as_of is not None:
-        query = query.where(models.IndexValue.published_at <= as_of)
-    rows = session.scalars(query.order_by(models.IndexValue.vintage)).all()
-    return Vintages(
-        code=code,
-        date=date,
-        as_of=as_of,
-        vintages=[
-            Vintage(
-                vintage=row.vintage,
-                date=row.date,
-                value=row.value,
-                status=row.status,
-                methodology_version=row.methodology_version,
-                inputs_hash=row.inputs_hash,
-                published_at=row.published_at,
-                flags=flag_list(row.flags),
-                # What was known at as_of: a later supersession had not happened yet.
-                superseded_at=None
-                if row.superseded_at is None or (as_of is not None and row.superseded_at > as_of)
-                else row.superseded_at,
-            )
-            for row in rows
-        ],
-    )
+    fmt = negotiate(format, request.headers.get("accept"))
+    if date is None or fmt != "json":
+        first, last = (date, date) if date is not None else (start, end)
+        return table_response(
+            request,
+            fmt,
+            lambda connection: vintage_frames(connection, definition.id, first, last, as_of),
+            VINTAGE_SCHEMA,
+            vintage_envelope(code, first, last, as_of),
+            f"{code}-vintages",
+        )
+    return vintages_of_date(session, definition, date, as_of)
 
 
 @router.get(

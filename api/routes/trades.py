@@ -251,7 +251,9 @@ async def push_trades(
     quantity, currency, unit`, optional quality attributes, `seq`, `action`
     (`new` | `cancel` | `amend`), the participant codes `buyer` and `seller` and
     `affiliated`. Valid rows are committed durably before the answer;
-    rejected rows come back with their row number, field and reason code.
+    rejected rows come back with their row number, field and reason code. `warnings`
+    names trades accepted for publication days before the correction window
+    (`after_correction_window`: the first ids and how many): they change nothing published.
     """
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
         raise IngestError("Idempotency-Key must be 1 to 255 visible ASCII characters")
