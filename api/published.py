@@ -283,22 +283,19 @@ def _snapshot(engine):
 # -- the newest value of a status -----------------------------------------------------------
 
 
-def latest_of_status(
-    session: Session, definition: models.IndexDefinition, status: LatestStatus, as_of
+def latest_value(
+    session: Session,
+    definition: models.IndexDefinition,
+    as_of=None,
+    status: LatestStatus | None = None,
 ) -> LatestValue | None:
-    """The newest value whose vintage current at ``as_of`` has ``status`` (``final``: final
-    or restated)."""
+    """The newest value current at ``as_of``; with ``status``, the newest whose vintage has
+    that status (``final``: final or restated)."""
     table = models.IndexValue
-    row = session.scalars(
-        select(table)
-        .where(
-            table.index_id == definition.id,
-            known_at(table, as_of),
-            table.status.in_(LATEST_STATUSES[status]),
-        )
-        .order_by(table.date.desc())
-        .limit(1)
-    ).first()
+    query = select(table).where(table.index_id == definition.id, known_at(table, as_of))
+    if status is not None:
+        query = query.where(table.status.in_(LATEST_STATUSES[status]))
+    row = session.scalars(query.order_by(table.date.desc()).limit(1)).first()
     if row is None:
         return None
     return LatestValue(

@@ -16,7 +16,6 @@ range/trivial (target ≥ 0.5). Run:
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import statistics
 import time
@@ -25,14 +24,8 @@ import httpx
 import polars as pl
 import pytest
 
-from core.catalogue import load_catalogue
-from core.settings import Settings
-from store.bootstrap import prepare_database
-from store.db import make_engine
-from tests.publication_data import T0, level, publish_index, weekdays
-from tests.publication_server import serve
+from benchmarks.series_server import TEN_YEARS, ten_year_series
 
-TEN_YEARS = weekdays(dt.date(2015, 1, 1), 2610)
 BLOCKS = int(os.environ.get("BCPI_BENCH_BLOCKS", "10"))
 PER_BLOCK = int(os.environ.get("BCPI_BENCH_REQUESTS", "40"))
 TARGET = 0.5
@@ -42,16 +35,7 @@ READER = [("HEAD", None), ("GET", "bytes=-262144"), ("GET", "bytes=0-3")]
 
 @pytest.fixture(scope="module", params=["cached", "uncached"])
 def server(request, tmp_path_factory):
-    url = os.environ.get("BCPI_BENCH_DATABASE_URL") or (
-        f"sqlite:///{tmp_path_factory.mktemp('bench') / 'bcpi.db'}"
-    )
-    engine = make_engine(url)
-    prepare_database(engine, load_catalogue(Settings().catalogue_path))
-    publish_index(engine, "BCPI", {d: level(d) for d in TEN_YEARS}, now=T0)
-    engine.dispose()
-    cache_mb = "64" if request.param == "cached" else "0"
-    with serve(url, response_cache_mb=cache_mb) as running:
-        running.label = request.param
+    with ten_year_series(tmp_path_factory, request.param) as running:
         yield running
 
 

@@ -8,20 +8,19 @@ from sqlalchemy import func, select
 from api.answers import metadata_answer
 from api.deps import ReadSessionDep
 from api.params import AsOf, SeriesQueryDep, instant
+from api.published import latest_value
 from api.schemas import (
     CommodityInfo,
     ConstantOut,
     Constituent,
     IndexDetail,
     IndexInfo,
-    LatestValue,
     SeriesMetadata,
 )
 from api.stored_values import known_at
 from core.errors import UnknownIndex
 from core.methodology import in_force
 from index.normalising_constant import constants_at
-from publication.review import flag_list
 from store import models
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
@@ -36,27 +35,6 @@ def definition_by_code(session, code: str) -> models.IndexDefinition:
     if definition is None:
         raise UnknownIndex(code)
     return definition
-
-
-def latest_value(session, definition: models.IndexDefinition, as_of=None) -> LatestValue | None:
-    row = session.scalars(
-        select(models.IndexValue)
-        .where(models.IndexValue.index_id == definition.id, known_at(models.IndexValue, as_of))
-        .order_by(models.IndexValue.date.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    return LatestValue(
-        code=definition.code,
-        date=row.date,
-        value=row.value,
-        status=row.status,
-        vintage=row.vintage,
-        methodology_version=row.methodology_version,
-        published_at=row.published_at,
-        flags=flag_list(row.flags),
-    )
 
 
 @router.get("/commodities", response_model=list[CommodityInfo], summary="Every commodity")

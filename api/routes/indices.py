@@ -16,13 +16,13 @@ from api.params import AsOf, SeriesQueryDep, date_range, instant
 from api.published import (
     VINTAGE_SCHEMA,
     LatestStatus,
-    latest_of_status,
+    latest_value,
     table_response,
     vintage_envelope,
     vintage_frames,
     vintages_of_date,
 )
-from api.routes.catalogue import definition_by_code, latest_value
+from api.routes.catalogue import definition_by_code
 from api.schemas import Explanation, LatestValue, Series, VintageRange, Vintages
 from core.errors import InvalidInput, NotPublished
 
@@ -70,10 +70,7 @@ def latest(
 ) -> LatestValue:
     definition = definition_by_code(session, code)
     as_of = instant("as_of", as_of)
-    if status is None:
-        answer = latest_value(session, definition, as_of)
-    else:
-        answer = latest_of_status(session, definition, status, as_of)
+    answer = latest_value(session, definition, as_of, status)
     if answer is None:
         what = f"no {status} value" if status else "no published value"
         raise NotPublished(f"index {code} has {what}", code=code)
