@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect
 from api.auth import ReadKey
 from api.docs import install_docs
 from api.errors import document_errors, install_error_handlers
-from api.routes import feeds, trades, weights
+from api.routes import batches, feeds, trades, weights
 from api.routes.ops import install_operations
 from api.schemas import Health
 from api.serving import install_serving
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     install_operations(app, settings)
     app.include_router(trades.router)
     app.include_router(feeds.router)
+    app.include_router(batches.router)
     app.include_router(weights.router, dependencies=[ReadKey])
     return app
 

@@ -8,6 +8,7 @@ group, Arrow record batch by record batch).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -87,7 +88,13 @@ def negotiate(requested: str | None, accept: str | None) -> Format:
 
 def safe_text(frame: pl.DataFrame) -> pl.DataFrame:
     """Prefix text cells a spreadsheet would run as a formula with an apostrophe."""
-    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    # Every character that starts a formula sorts before "A": a column whose least value
+    # does not (status words, flags, codes) holds none, and is not scanned.
+    text = [
+        name
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String and (least := frame[name].min()) is not None and least < "A"
+    ]
     if not text:
         return frame
     return frame.with_columns(
@@ -125,7 +132,12 @@ class _Drain(io.RawIOBase):
 
 
 def arrow_schema(schema: dict[str, pl.DataType]) -> pa.Schema:
-    return pl.DataFrame(schema=schema).to_arrow().schema
+    return _arrow_schema(tuple(schema.items()))
+
+
+@functools.lru_cache(maxsize=256)
+def _arrow_schema(columns: tuple[tuple[str, pl.DataType], ...]) -> pa.Schema:
+    return pl.DataFrame(schema=dict(columns)).to_arrow().schema
 
 
 def schema_metadata(metadata: dict | None) -> dict[bytes, bytes] | None:
@@ -227,9 +239,18 @@ def _parquet(
     return _tables(
         frames,
         schema,
-        lambda sink, target: pq.ParquetWriter(sink, target, compression="zstd"),
+        lambda sink, target: pq.ParquetWriter(
+            sink, target, compression="zstd", use_dictionary=_text_columns(target)
+        ),
         metadata,
     )
+
+
+def _text_columns(target: pa.Schema) -> list[str]:
+    """Columns worth a dictionary: text, whose few values repeat (dates and prices do not)."""
+    return [
+        f.name for f in target if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    ]
 
 
 def render(

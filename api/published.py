@@ -25,6 +25,7 @@ from api.answers import EAGER_BYTES
 from api.formats import EXTENSIONS, MEDIA_TYPES, Format, render
 from api.schemas import LatestValue, Vintage, Vintages
 from api.series import PARTITION_ROWS, SeriesSpec, known_at, run
+from api.stored_values import standing_values
 from core.errors import InvalidInput, UnknownIndex, UnknownIndices
 from publication.review import flag_list
 from store import models
@@ -121,6 +122,18 @@ def bulk_frames(connection: Connection, asked: BulkRequest) -> Iterator[pl.DataF
     them, with the code and the vintage; at most ``limit`` rows in all."""
     left = asked.limit
     for code, key in asked.indices:
+        found = None
+        if asked.as_of is None:
+            found = standing_values(connection, key, asked.start, asked.end)
+        if found is not None:
+            if left is not None:
+                found = found.head(left)
+                left -= found.height
+            if found.height:
+                yield found.with_columns(pl.lit(code).alias("code")).select(list(BULK_SCHEMA))
+            if left is not None and left <= 0:
+                return
+            continue
         spec = SeriesSpec("index", key, start=asked.start, end=asked.end, as_of=asked.as_of)
         if left is not None:
             spec = replace(spec, limit=left)

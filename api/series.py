@@ -9,6 +9,7 @@ out as a Polars frame ready to be rendered. ``limit`` stops the reading early.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -155,6 +156,16 @@ def _with_references(targets: pl.DataFrame, pool: pl.DataFrame, spec: SeriesSpec
     return targets.join_asof(known, on=_KEY, strategy="backward")
 
 
+def _empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    return _empty_of(tuple(schema.items()))
+
+
+@functools.lru_cache(maxsize=64)
+def _empty_of(columns: tuple[tuple[str, pl.DataType], ...]) -> pl.DataFrame:
+    """An empty frame of these columns, made once (frames are never changed in place)."""
+    return pl.DataFrame(schema=dict(columns))
+
+
 class Pipeline:
     """Collapse, transform and limit, fed partition by partition in the answer's order."""
 
@@ -216,7 +227,7 @@ class Pipeline:
                 last, self.pending_previous = self.pending_previous, None
                 nothing = pl.lit(None, dtype=pl.Float64).alias(_PREVIOUS)
                 return _transformed(last.with_columns(nothing), spec, None).select(columns)
-            return pl.DataFrame(schema=self.schema)
+            return _empty(self.schema)
         if spec.transform == "level":
             return frame if frame.columns == columns else frame.select(columns)
         if spec.transform == "rebase":
@@ -242,7 +253,7 @@ class Pipeline:
         spec = self.spec
         parts = [f for f in (self.pool, frame) if f is not None and not f.is_empty()]
         if not parts:
-            return pl.DataFrame(schema=self.schema)
+            return _empty(self.schema)
         pool = pl.concat(parts) if len(parts) > 1 else parts[0]
         if not spec.descending:
             seen = 0 if self.pool is None else self.pool.height

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from store import models
 from store.models import WITHDRAWN
+from store.standing import standing, values_schema
 
 Frequency = Literal["intraday", "daily", "weekly", "monthly", "quarterly", "annual"]
 Transform = Literal["level", "change", "pct_change", "log_return", "yoy", "rebase"]
@@ -246,17 +247,7 @@ def raw_schema(spec: SeriesSpec) -> dict[str, pl.DataType]:
     schema: dict[str, pl.DataType] = {}
     if spec.frequency == "intraday":
         schema["time"] = pl.Datetime("us", "UTC")
-    schema |= {"date": pl.Date, "value": pl.Float64, "status": pl.String}
-    if spec.kind == "assessment":
-        schema |= {
-            "trades": pl.Int64,
-            "volume": pl.Float64,
-            "high": pl.Float64,
-            "low": pl.Float64,
-            "fallback": pl.String,
-        }
-    schema["flags"] = pl.String
-    return schema
+    return schema | values_schema(spec.kind)
 
 
 def _columns(rows: list[tuple], schema: dict[str, pl.DataType], textual: bool) -> pl.DataFrame:
@@ -274,15 +265,23 @@ def _columns(rows: list[tuple], schema: dict[str, pl.DataType], textual: bool) -
 def read_partitions(
     source: Session | Connection, spec: SeriesSpec, *, descending: bool, rows: int = PARTITION_ROWS
 ) -> Iterator[pl.DataFrame]:
-    """The stored points in order, ``rows`` at a time, straight from the driver's cursor.
+    """The stored points in order, ``rows`` at a time: the standing series' one row when
+    the answer is of the values standing now (:mod:`store.standing`), else straight from
+    the driver's cursor.
 
     Rows go from the driver into Polars without a Python object per value on the way
     (SQLite's text dates become day numbers in SQL); PostgreSQL reads through a
     server-side cursor, so only one partition is ever in memory. The statement is
     compiled once per shape (:func:`_prepared`).
     """
-    schema = raw_schema(spec)
     connection = _connection(source)
+    if spec.as_of is None and spec.frequency != "intraday":
+        found = standing(connection, spec.kind, spec.key_id)
+        if found is not None:
+            found.drop_in_place("vintage")  # the frame is this request's own
+            yield from _partitioned(_in_range(found, spec.start, spec.end), descending, rows)
+            return
+    schema = raw_schema(spec)
     dialect = connection.dialect
     textual = dialect.name == "sqlite"
     shape = Shape.of(spec, descending=descending, day_numbers=textual)
@@ -312,3 +311,27 @@ def read_partitions(
                 break  # SQLite: a short partition was the last one
     finally:
         cursor.close()
+
+
+def _in_range(frame: pl.DataFrame, start: dt.date | None, end: dt.date | None) -> pl.DataFrame:
+    """The rows of a frame in date order from ``start`` to ``end`` (each inclusive)."""
+    dates = frame["date"]
+    first = 0 if start is None else dates.search_sorted(start, side="left")
+    last = frame.height if end is None else dates.search_sorted(end, side="right")
+    return frame.slice(first, max(last - first, 0))
+
+
+def _partitioned(frame: pl.DataFrame, descending: bool, rows: int) -> Iterator[pl.DataFrame]:
+    if descending:
+        frame = frame.reverse()
+    for offset in range(0, frame.height, rows):
+        yield frame.slice(offset, rows)
+
+
+def standing_values(
+    source: Session | Connection, key_id: int, start: dt.date | None, end: dt.date | None
+) -> pl.DataFrame | None:
+    """An index's values standing now from ``start`` to ``end``, with each one's vintage,
+    in date order; None when its standing series is incomplete (read the vintages)."""
+    found = standing(_connection(source), "index", key_id)
+    return None if found is None else _in_range(found, start, end)

@@ -14,6 +14,7 @@ domain errors (:class:`core.errors.UnknownParameter`, 400).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
@@ -29,6 +30,7 @@ from core.errors import UnknownParameter
 
 PREFIX = "/v1/"
 ALWAYS_TAKEN = frozenset({"format"})
+ROUTES_KEPT = 1024
 
 
 def taken_parameters(dependant: Dependant) -> frozenset[str]:
@@ -65,6 +67,19 @@ class StrictQueryMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._taken: dict[int, tuple[Dependant, frozenset[str]]] = {}
+        self._routes: OrderedDict[tuple[str, str], object] = OrderedDict()
+
+    def _route(self, app: FastAPI, scope: Scope):
+        """:func:`_matched`, remembered for the last :data:`ROUTES_KEPT` paths asked."""
+        key = (scope["method"], scope["path"])
+        if key in self._routes:
+            self._routes.move_to_end(key)
+            return self._routes[key]
+        context = _matched(app, scope)
+        self._routes[key] = context
+        if len(self._routes) > ROUTES_KEPT:
+            self._routes.popitem(last=False)
+        return context
 
     def _taken_by(self, dependant: Dependant) -> frozenset[str]:
         known = self._taken.get(id(dependant))
@@ -79,7 +94,7 @@ class StrictQueryMiddleware:
             await self.app(scope, receive, send)
             return
         app = scope["app"]
-        context = _matched(app, scope)
+        context = self._route(app, scope)
         dependant = getattr(context, "dependant", None) if context is not None else None
         if dependant is None:
             await self.app(scope, receive, send)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from core.calendar import Calendar
 from core.errors import InvalidInput, InvalidRange, NotPublished
 from core.methodology import Methodology, registry
+from core.progress import SILENT, Steps
 from publication.fixing import compute
 from publication.vintage import Restating
 from store import models
@@ -156,10 +157,11 @@ def backtest(
     start: dt.date | None = None,
     end: dt.date | None = None,
     now: dt.datetime | None = None,
+    steps: Steps = SILENT,
 ) -> Backtest:
     """Run ``methodology`` over ``start..end`` of the history in ``source`` (default: the
     whole published history) and compare with what was published. ``source`` is only read
-    (give it a read engine: :func:`store.db.read_engine_for`)."""
+    (give it a read engine: :func:`store.db.read_engine_for`); ``steps`` hears each phase."""
     _check_version(methodology)
     calendar = calendar.under(methodology)
     now = now or dt.datetime.now(dt.UTC)
@@ -170,6 +172,7 @@ def backtest(
                 raise NotPublished("nothing has been published: give the range to backtest")
             start, end = start or history[0], end or history[1]
         check_range(start, end, calendar.today(now))
+        steps.phase(f"copying the inputs of {start}..{end} into a scratch database")
         copies = _inputs(session, calendar, start, end)
         published = _index_values(session, start, end)
         published_rationale = _assessments(session, start, end)
@@ -185,7 +188,9 @@ def backtest(
                     now=now,
                     calendar=calendar,
                     rules=Restating(methodology.version),
+                    steps=steps,
                 )
+            steps.phase("comparing with the published values")
             with Session(engine) as scratch:
                 computed = _index_values(scratch, start, end)
                 computed_rationale = _assessments(scratch, start, end)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from audit.differences import Difference, ReplayReport, same, shown
 from audit.scratch import Scratch
 from core.catalogue import Catalogue
+from core.progress import SILENT, Steps
 from core.settings import Settings
 from store import models
 from store.models import AuditComputation
@@ -158,8 +159,10 @@ def replay(
     dates: Iterable[dt.date] | None = None,
     index_code: str | None = None,
     workdir: Path | None = None,
+    steps: Steps = SILENT,
 ) -> ReplayReport:
-    """Replay what was published on ``dates`` (every published date when None)."""
+    """Replay what was published on ``dates`` (every published date when None);
+    ``steps`` counts the computations replayed."""
     wanted = set(dates) if dates is not None else None
     report = ReplayReport()
     with Session(source) as session, workspace(workdir) as directory:
@@ -180,8 +183,12 @@ def replay(
             report=report,
         )
         try:
-            for entry in _needed(journal, scope, wanted):
+            needed = list(_needed(journal, scope, wanted))
+            steps.expect(len(needed), "computations")
+            for entry in needed:
                 scratch.run(entry)
+                steps.advance()
+            steps.phase("comparing with the published values")
             with Session(scratch.engine) as replayed:
                 _compare(replayed, scope, report)
         finally:

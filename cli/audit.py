@@ -104,6 +104,7 @@ def replay_command(
             dates=dates,
             index_code=index_code,
             workdir=workdir,
+            steps=job,
         )
     print_replay(report, time.perf_counter() - started)
     if report.values == 0:

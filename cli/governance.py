@@ -182,7 +182,9 @@ def _run_backtest(
     span = f"{start or 'first published'}..{end or 'last published'}"
     with progress(f"backtest {version.methodology.version}") as job:
         job.phase(f"{span} in a scratch database")
-        return backtest(_history(settings), version.methodology, calendar, start=start, end=end)
+        return backtest(
+            _history(settings), version.methodology, calendar, start=start, end=end, steps=job
+        )
 
 
 def _print_backtest(result: Backtest) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 
-from cli import access, audit, backup, feeds, governance, publication, services
+from cli import access, audit, backup, consume, feeds, governance, publication, services
 from cli.common import DatabaseUrl, prepared, reports_errors, say
 from core.logging import configure_logging
 from core.settings import get_settings
@@ -40,6 +40,7 @@ for command in (
     publication.calendar,
     services.serve,
     services.scheduler,
+    consume.consume,
     services.demo,
     governance.proposals,
 ):

@@ -69,6 +69,14 @@ class Job:
             of = f"/{self.total:,}" if self.total else ""
             self._line(f"{self.done:,}{of} {self.unit}".rstrip())
 
+    def expect(self, total: int, unit: str) -> None:
+        """From now on the job counts ``total`` units of ``unit``, from zero."""
+        self.total, self.unit, self.done, self._last_tenth = total, unit, 0, 0
+        if self._bar is not None:
+            self._bar.update(self._task, total=total, completed=0)
+        else:
+            self._line(f"{total:,} {unit} to do")
+
     def phase(self, description: str) -> None:
         if self._bar is not None:
             self._bar.update(self._task, description=f"{self.name}: {description}")

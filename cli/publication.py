@@ -78,7 +78,7 @@ def compute(start: Day = None, end: Day = None, database_url: DatabaseUrl = None
         job.phase(f"{first}..{last}: {days} publication days" if days else f"{first}..{last}")
         with session_scope(ctx.engine) as session:
             cause = Cause(detail="bcpi compute", marks=open_marks(session, first, last))
-            report = compute_range(session, first, last, calendar=calendar, cause=cause)
+            report = compute_range(session, first, last, calendar=calendar, cause=cause, steps=job)
     _print_compute(report)
 
 

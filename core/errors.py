@@ -248,3 +248,16 @@ class BackupError(BcpiError):
     """A backup that cannot be taken, or a restore refused (the message says why)."""
 
     status_code = 409
+
+
+class FeedLogUnavailable(BcpiError):
+    """The feed log (NATS JetStream) did not acknowledge a batch: nothing was queued."""
+
+    status_code = 503
+
+
+class UnknownBatch(BcpiError):
+    status_code = 404
+
+    def __init__(self, batch_id: str) -> None:
+        super().__init__(f"no batch {batch_id!r} of this key's exchange", batch_id=batch_id)

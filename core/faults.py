@@ -2,8 +2,10 @@
 
 Product code names its fault points: ``mid_batch`` (a batch's trades inserted, not yet
 committed), ``before_commit`` (a push's answer ready, not yet committed; ``answer=``),
-``after_commit`` (a push committed, not yet answered) and ``during_fixing`` (assessments
-computed, index values not yet). Nothing happens at a point unless ``BCPI_FAULT_PLAN``
+``after_commit`` (a push committed, not yet answered), ``before_publish`` and
+``after_publish`` (with the feed log: a push registered, not yet appended to JetStream /
+appended, not yet answered) and ``during_fixing`` (assessments computed, index values
+not yet). Nothing happens at a point unless ``BCPI_FAULT_PLAN``
 names a plan (``module:attribute``), loaded on first use: an object with
 ``at(point, **context)`` and, optionally, ``install(app)`` for the HTTP application. Test
 harnesses set it on the processes they start; plans live with the tests.

@@ -164,6 +164,31 @@ class Settings(BaseSettings):
         default=None,
         description="The operator's calendar override file (dated additions and removals).",
     )
+    # The feed log (README, "Feed log"): pushes queued on NATS JetStream for `bcpi consume`.
+    feed_log_url: str | None = Field(
+        default=None,
+        description="nats://host:port of a JetStream server, or several, comma-separated "
+        "(every server of a cluster, each with its credentials: nats://user:password@host:4222): "
+        "POST /v1/trades answers 202 once the batch is in the stream and `bcpi consume` stores "
+        "it; unset: stored before the answer.",
+    )
+    feed_log_stream: str = Field(
+        default="BCPI_TRADES",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The JetStream stream; its subjects are bcpi.<stream>.trades.<exchange> "
+        "and bcpi.<stream>.dead, so deployments sharing a server never mix.",
+    )
+    feed_log_replicas: int = Field(
+        default=1, ge=1, le=5, description="Copies of the stream kept in a NATS cluster."
+    )
+    feed_log_ack_wait_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="A batch a consumer took and neither stored nor refused within this time "
+        "(the consumer died) goes to another consumer.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -1,6 +1,7 @@
 """Feed health: per exchange, the last batch and for one day its batches' rows by outcome,
-rejection reasons, trades stored and gaps in its sequence numbers; the day's rejected rows
-of one exchange; and the trades a batch stored too late to change anything published."""
+rejection reasons, trades stored, gaps in its sequence numbers and the feed log's batches
+refused (dead) and waiting; the day's rejected rows of one exchange; and the trades a
+batch stored too late to change anything published."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import and_, false, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from core.calendar import Calendar
+from ingest.queued import dead_counts, queued_counts
 from ingest.results import (
     SHOWN_TRADE_IDS,
     IngestWarning,
@@ -55,6 +57,11 @@ class ExchangeHealth:
     """Trades stored that day for publication days already outside the correction window:
     audited, but they change nothing published (only a forced restatement would)."""
     seq: SequenceHealth
+    dead_batches: int = 0
+    """Batches of the feed log refused that day for a reason of their data (each named,
+    with its reason, by ``GET /v1/batches/{id}`` and on the dead-letter subject)."""
+    queued_batches: int = 0
+    """Batches of the feed log waiting for a consumer now."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,8 @@ class FeedHealth:
     date: dt.date
     timezone: str
     exchanges: list[ExchangeHealth]
+    dead_without_exchange: int = 0
+    """Messages refused that day that named no known exchange (operators' view only)."""
 
 
 def _sequence(session: Session, batch_ids) -> SequenceHealth:
@@ -172,6 +181,7 @@ def feed_health(
     exchange ``exchange_id``'s when given."""
     start, stop = calendar.at(day), calendar.at(day + dt.timedelta(days=1))
     frozen = _frozen_windows(session, calendar, day)
+    dead, waiting = dead_counts(session, start, stop), queued_counts(session)
     out = []
     exchanges = select(models.Exchange).order_by(models.Exchange.code)
     if exchange_id is not None:
@@ -224,9 +234,14 @@ def feed_health(
                 rejections_by_reason=dict(sorted(reasons.items())),
                 after_correction_window=after_window,
                 seq=_sequence(session, batch_ids),
+                dead_batches=dead.get(exchange.id, 0),
+                queued_batches=waiting.get(exchange.id, 0),
             )
         )
-    return FeedHealth(date=day, timezone=calendar.zone.key, exchanges=out)
+    unattributed = dead.get(None, 0) if exchange_id is None else 0
+    return FeedHealth(
+        date=day, timezone=calendar.zone.key, exchanges=out, dead_without_exchange=unattributed
+    )
 
 
 MAX_REJECTIONS_SHOWN = 10_000

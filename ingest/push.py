@@ -8,6 +8,8 @@ is read or checked; a lock another writer still holds after the retries answers 
 ``Retry-After``. With an ``Idempotency-Key`` the first answer is stored with the batch and
 replayed for a retry with the same payload; the same key with another payload is refused.
 :func:`revise` does the same for one cancel or amend of a stored trade.
+:func:`check_for_queue` does the same checks for a deployment with the feed log
+(:mod:`ingest.feed_log`), which then appends the batch instead of storing it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from core.errors import BatchRejected, IdempotencyConflict, PayloadTooLarge, Unk
 from core.faults import fault_point
 from core.fields import Reason
 from core.settings import Settings
+from ingest import queued
 from ingest.archive import archive_bytes
 from ingest.batch import (
     BatchSource,
@@ -39,9 +42,12 @@ from ingest.batch import (
     ingest_frame,
     prepare,
 )
+from ingest.feed_log import QueuedMessage
+from ingest.health import after_window_warning
 from ingest.limits import Limits
 from ingest.readers import read_body
-from ingest.results import IngestResult
+from ingest.results import IngestResult, Rejection
+from ingest.validate import REJECT_CODE, REJECT_FIELD, REJECT_MESSAGE, ROW
 from store import models
 from store.db import snapshot
 from store.models import IdempotencyRecord
@@ -181,15 +187,106 @@ def _push(sessions, catalogue, settings, pusher, fmt, body, atomic, idempotency_
         # The same key committed concurrently: answer as it was answered.
         with snapshot(sessions) as session:
             record = _stored_answer(session, pusher, idempotency_key, now)
-        if record is None:
-            raise
-        return _replay(record, request_hash)
+            if record is None:
+                raise
+            return _replay(record, request_hash)
     except OperationalError as exc:
         if not _transient(exc):
             raise
         return BUSY
     fault_point("after_commit")
     return Answer(200, answer)
+
+
+@dataclass(frozen=True)
+class ToQueue:
+    """A push checked and registered for the feed log: the message to append (unless the
+    batch is settled already), its id, and the 202 answer once it is appended."""
+
+    message: QueuedMessage
+    msg_id: str
+    status: str
+    replayed: bool
+    answer: dict[str, Any]
+
+    def accepted(self) -> Answer:
+        return Answer(202, json.dumps(self.answer).encode(), replayed=self.replayed)
+
+
+def check_for_queue(
+    sessions: sessionmaker[Session],
+    catalogue: Catalogue,
+    settings: Settings,
+    pusher: Pusher,
+    fmt: str,
+    body: bytes,
+    *,
+    atomic: bool,
+    idempotency_key: str | None,
+) -> Answer | ToQueue:
+    """What ``POST /v1/trades`` does with the feed log, up to the append: the batch read,
+    limited and checked as :func:`push` does, refused whole if ``atomic`` and any row is
+    invalid, then registered (:func:`ingest.queued.register`; a re-send finds its batch)."""
+    now = dt.datetime.now(dt.UTC)
+    request_hash = _request_hash(fmt, atomic, body)
+    frame = read_body(body, fmt, Limits.from_settings(settings))
+    if frame.height > settings.rows_per_batch:
+        raise PayloadTooLarge(
+            f"{frame.height} rows exceed the limit of {settings.rows_per_batch} rows per batch"
+        )
+    check_exchange_column(frame, pusher.exchange_code)
+    with snapshot(sessions) as session:
+        prepared = prepare(
+            session, catalogue, pusher.exchange_code, frame, settings=settings, now=now
+        )
+    result = _validation_result(prepared)
+    if atomic and result.rejected:
+        return rejected_answer(BatchRejected(result).message, "BatchRejected", result)
+    registered = _retrying(
+        lambda: queued.register(
+            sessions,
+            pusher.exchange_id,
+            queued.dedupe_key(idempotency_key, request_hash),
+            request_hash,
+            now,
+            settings.idempotency_ttl,
+        )
+    )
+    message = QueuedMessage(registered.batch_id, pusher.exchange_code, fmt, atomic, now, body)
+    answer: dict[str, Any] = {"batch_id": registered.batch_id, "status": registered.status}
+    if registered.reason is not None:
+        answer["reason"] = registered.reason
+    answer |= {
+        "rejected": result.rejected,
+        "rejections": result.dump()["rejections"],
+        "by_reason": result.by_reason,
+        "warnings": result.dump()["warnings"],
+    }
+    msg_id = f"{pusher.exchange_code}:{queued.dedupe_key(idempotency_key, request_hash)}"
+    return ToQueue(message, msg_id, registered.status, registered.replayed, answer)
+
+
+def _validation_result(prepared: PreparedBatch) -> IngestResult:
+    """What validation alone tells of a batch: its rejected rows, and the trades it would
+    store for days before the correction window (before duplicates are known)."""
+    checked, ctx = prepared.checked, prepared.ctx
+    bad = checked.bad
+    rejections = [
+        Rejection(*r)
+        for r in bad.select(
+            ROW, "trade_id__raw", REJECT_FIELD, REJECT_CODE, REJECT_MESSAGE
+        ).iter_rows()
+    ]
+    new = checked.good.filter(pl.col("action") == "new")
+    late = after_window_warning(None, ctx.rules.calendar, ctx.now, 0, new, all_stored=True)
+    return IngestResult(
+        None,
+        rejected=bad.height,
+        rejections=rejections,
+        by_reason=dict(bad[REJECT_CODE].value_counts().iter_rows()),
+        rows=checked.rows,
+        warnings=[late] if late else [],
+    )
 
 
 def _commit(

@@ -20,6 +20,7 @@ from core.calendar import Calendar
 from core.errors import InvalidRange
 from core.faults import fault_point
 from core.methodology import load_methodology, replaced, segments
+from core.progress import SILENT, Steps
 from core.settings import get_settings
 from index.computation import Computation, assess_days, index_value_rows
 from index.normalising_constant import save_constants
@@ -255,6 +256,7 @@ def compute(
     cause: Cause = Cause(),
     forced: Forced | None = None,
     rules: Restating | None = None,
+    steps: Steps = SILENT,
 ) -> ComputeReport:
     """Assess every commodity for the publication days ``start..end`` whose window has
     closed at ``now``, then recompute every index and publish its values from ``start`` on.
@@ -265,6 +267,7 @@ def compute(
     days are withdrawn. Every fixed value changed gets a correction notice (``cause`` says
     why). ``calendar`` defaults to :func:`default_calendar`; ``rules`` (what may change)
     to the correction window at ``now`` and ``forced`` (a replay gives the recorded ones).
+    ``steps`` hears each phase.
     """
     if end < start:
         raise InvalidRange(f"end {end} is before start {start}", start=start, end=end)
@@ -275,16 +278,20 @@ def compute(
     report = ComputeReport(start=start, end=end)
     days = calendar.publication_days(start, end)
     journal_computation(session, "compute", start, end, now, calendar, rules.record())
+    steps.phase("withdrawing values of days that are not publication days")
     withdraw_non_publication_days(session, calendar, start, end, now, report, rules)
     closed = [d for d in days if computation.window_closed(d, now)]
     report.pending_days = [d for d in days if d not in closed]
     for version, run in _runs(closed, rules):
+        steps.phase(f"assessing {len(run)} publication days ({run[0]}..{run[-1]}) under {version}")
         part = computation
         if version != calendar.methodology.version:
             part = computation.under(load_methodology(version))
         publish_assessments(session, part, run, now, report, rules=rules.running(version))
     fault_point("during_fixing")
+    steps.phase(f"computing the indices from {start}")
     rows = publish_index_values(session, computation, start, now, report, rules=rules)
+    steps.phase("noting what changed in published values")
     report.corrections = record_corrections(session, now, cause, rules)
     close_days(session, rows, now)
     return report

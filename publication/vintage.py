@@ -14,6 +14,7 @@ from core.methodology import Segments, load_methodology, superseded_by, version_
 from publication.review import flag_moves
 from store import models
 from store.models import FIXED, PROVISIONAL, RESTATED, WITHDRAWN, PublicationState
+from store.standing import take_in
 
 VINTAGE_COLUMNS = (
     "id",
@@ -226,10 +227,11 @@ def publish_vintages(
             }
         )
     flag_moves(session, model, key_column, to_insert, now, review)
-    _supersede(session, model, to_supersede, now)
     if to_insert:
-        session.execute(model.__table__.insert(), to_insert)
         bump_publication_version(session, now)
+        _supersede(session, model, to_supersede, now)
+        session.execute(model.__table__.insert(), to_insert)
+        take_in(session, model, {row[key_column] for row in to_insert}, now)
     return counts
 
 
@@ -280,17 +282,20 @@ def withdraw_vintages(
         }
         for v in current
     ]
+    bump_publication_version(session, now)
     _supersede(session, model, [v.id for v in current], now)
     session.execute(table.insert(), rows)
-    bump_publication_version(session, now)
+    take_in(session, model, {row[key_column] for row in rows}, now)
     return len(rows)
 
 
 def bump_publication_version(session: Session, now: dt.datetime) -> None:
     """Count one more publishing transaction (readers key conditional answers on it).
 
-    The row lock also orders concurrent publishers on PostgreSQL, so a reader that sees the
-    new version sees every row published with it.
+    Called before a transaction writes its vintages: the row lock orders concurrent
+    publishers on PostgreSQL, so one's vintages get higher ids than those of any publisher
+    that committed before it (what :func:`store.standing.take_in` relies on), and a reader
+    that sees the new version sees every row published with it.
     """
     bumped = session.execute(
         update(PublicationState)

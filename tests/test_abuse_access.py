@@ -36,6 +36,7 @@ from tests.support_api import (
 PUBLIC, READ, ADMIN, EXCHANGE, OWN_TRADE = "public", "read", "admin", "exchange", "own trade"
 METRICS = "metrics"
 FEED = "feed"  # an operator's key (every exchange) or an exchange's key (its own only)
+OWN_BATCH = "own batch"  # an operator's key (any batch) or the exchange's key (its own only)
 RULES = {
     # Documentation, the dashboard and its assets, and the probes.
     ("GET", "/openapi.json"): PUBLIC,
@@ -86,6 +87,7 @@ RULES = {
     ("GET", "/v1/ops/jobs"): ADMIN,
     ("GET", "/v1/feeds/health"): FEED,
     ("GET", "/v1/feeds/rejections"): FEED,
+    ("GET", "/v1/batches/{batch_id}"): OWN_BATCH,
     ("GET", "/v1/audit/operator-log"): ADMIN,
     # Trades: an exchange key, for its own exchange's trades only.
     ("POST", "/v1/trades"): EXCHANGE,
@@ -125,6 +127,7 @@ SAMPLES = {
     "/v1/audit/operator-log": "/v1/audit/operator-log",
     "/v1/feeds/health": "/v1/feeds/health?date=2025-01-06",
     "/v1/feeds/rejections": "/v1/feeds/rejections?date=2025-01-06",
+    "/v1/batches/{batch_id}": "/v1/batches/{batch_id}",  # the batch exchange A pushed
     "/v1/indices/{code}/metadata": "/v1/indices/BCPI/metadata",
     "/v1/assessments/{commodity}/metadata": "/v1/assessments/REBAR/metadata",
     "/v1/series": "/v1/series?codes=BCPI,BCPI-AGR",
@@ -177,6 +180,8 @@ def expected(rule: str, caller: str, *, read_key_required: bool = True) -> set[i
         return None
     if rule == FEED:
         return {403} if caller == "read" else None
+    if rule == OWN_BATCH:
+        return {403} if caller == "read" else {404} if caller == "other_exchange" else None
     if rule in (ADMIN, METRICS):
         return None if caller == "admin" else {403}
     if caller in ("read", "admin"):
@@ -199,6 +204,8 @@ class Arena:
     client: TestClient
     engine: object
     keys: Keys
+    batch: int = 0
+    """The batch exchange A pushed."""
 
     def key(self, caller: str) -> str | None:
         return {
@@ -210,6 +217,7 @@ class Arena:
     def call(self, method: str, path: str, caller: str, transport: str, serial: int):
         sample = SAMPLES[path]
         url = sample if isinstance(sample, str) else f"/v1/trades/{sample[method]}"
+        url = url.replace("{batch_id}", str(self.batch))
         headers = {}
         key = self.key(caller)
         if key is not None and not key.isascii():
@@ -260,7 +268,7 @@ def arena(database_url, catalogue, tmp_path):
             "/v1/trades", json=own_trade_rows(), headers={"X-API-Key": keys.exchange}
         )
         assert pushed.json()["accepted"] == len(OWN_TRADES)
-        yield Arena(client, engine, keys)
+        yield Arena(client, engine, keys, pushed.json()["batch_id"])
     engine.dispose()
 
 

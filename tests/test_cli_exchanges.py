@@ -110,13 +110,41 @@ def test_exchanges_add_after_the_demo_gives_the_demo_exchange_its_key(env, tmp_p
     computed = bcpi(env, "compute", "--start", "2025-01-02", "--end", "2025-01-10")
     assert computed.exit_code == 0, computed.output
     assert _plain_progress(computed.stderr, "compute")
+    # its phases, in order: 2025-01-02..10 holds 7 weekdays
+    assert _in_order(
+        computed.stderr,
+        "compute: withdrawing values of days that are not publication days",
+        "compute: assessing 7 publication days (2025-01-02..2025-01-10) under ",
+        "compute: computing the indices from 2025-01-02",
+        "compute: noting what changed in published values",
+    )
     replayed = bcpi(env, "audit", "replay", "--date", "2025-01-03")
     assert replayed.exit_code == 0, replayed.output
     assert _plain_progress(replayed.stderr, "audit replay")
     assert "audit replay: OK" in replayed.stdout and "OK" not in replayed.stderr
+    # the computations to replay counted, then every one of them done
+    counted = re.search(r"^audit replay: (\d+) computations to do$", replayed.stderr, re.M)
+    assert counted and int(counted[1]) >= 1
+    total = int(counted[1])
+    assert re.search(rf"^audit replay: {total}/{total} computations$", replayed.stderr, re.M)
+    assert "audit replay: comparing with the published values" in replayed.stderr
     tested = bcpi(env, "backtest", "--methodology", METHODOLOGY_DIR / "v2025.2.toml")
     assert tested.exit_code == 0, tested.output
     assert _plain_progress(tested.stderr, "backtest 2025.2")
+    assert _in_order(
+        tested.stderr,
+        "backtest 2025.2: copying the inputs of ",
+        "backtest 2025.2: assessing ",
+        "backtest 2025.2: computing the indices from ",
+        "backtest 2025.2: comparing with the published values",
+    )
+
+
+def _in_order(stderr: str, *starts: str) -> bool:
+    """Each of ``starts`` begins a line, in this order."""
+    lines = stderr.splitlines()
+    found = [next((i for i, line in enumerate(lines) if line.startswith(s)), -1) for s in starts]
+    return -1 not in found and found == sorted(found)
 
 
 def _plain_progress(stderr: str, name: str) -> bool:

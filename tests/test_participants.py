@@ -281,6 +281,7 @@ def _walk(client, key: str | None) -> dict[str, tuple[int, bytes]]:
         "flow_ref": "INDICES",
         "resource": "dataflow",
         "structure_type": "dataflow",
+        "batch_id": "1",
     }
     headers = {"X-API-Key": key} if key else {}
     seen = {}

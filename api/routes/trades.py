@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import ExchangePrincipal, Principal
 from api.deps import SessionDep
+from api.routes.batches import QueuedOut, queue_push
 from core.errors import BcpiError, IngestError, PayloadTooLarge, UnsupportedMediaType
 from core.fields import (
     AFFILIATED_FIELD,
@@ -206,6 +207,10 @@ def _response(answer: Answer) -> Response:
         }
     },
     responses={
+        202: {
+            "model": QueuedOut,
+            "description": "with the feed log: the batch is queued (`GET /v1/batches/{id}`)",
+        },
         200: {
             "links": {
                 name: {
@@ -228,6 +233,7 @@ def _response(answer: Answer) -> Response:
         415: {"description": "unsupported Content-Type or Content-Encoding"},
         422: {"description": "body unreadable, or (atomic=true) some row invalid"},
         429: {"description": "the key is sending uploads_per_key bodies already"},
+        503: {"description": "the database is busy, or the feed log did not take the batch"},
     },
 )
 async def push_trades(
@@ -246,6 +252,10 @@ async def push_trades(
 ) -> Response:
     """Validate, normalise and store the trades of one batch for the key's exchange.
 
+    With the feed log (`BCPI_FEED_LOG_URL`), the batch is checked the same way, then
+    appended to the log: the answer is 202 `{batch_id, status, rejected, rejections}` once
+    the log holds it, and `GET /v1/batches/{batch_id}` follows it until it is stored.
+
     Formats by `Content-Type`: JSON array, NDJSON, CSV, Parquet, Arrow IPC stream;
     `Content-Encoding: gzip` accepted. Fields: `trade_id, commodity, traded_at, price,
     quantity, currency, unit`, optional quality attributes, `seq`, `action`
@@ -261,6 +271,9 @@ async def push_trades(
     state = request.app.state
     async with upload_slot(request, principal):
         body = await read_body_in_time(request)
+    if state.settings.feed_log_url:
+        pusher = _pusher(principal)
+        return _response(await queue_push(request, pusher, fmt, body, atomic, idempotency_key))
     answer = await run_in_threadpool(
         push,
         state.sessions,

@@ -3,6 +3,7 @@
 from store.models.assessments import Assessment, Commodity
 from store.models.base import Base, BigId, UTCDateTime, utcnow
 from store.models.exchanges import ApiKey, Exchange, RateLimitCounter
+from store.models.feed_log import QueuedBatch
 from store.models.governance import (
     APPROVED,
     HELD,
@@ -43,6 +44,7 @@ from store.models.vintages import (
     Alert,
     Correction,
     PublicationState,
+    StandingSeries,
     Vintage,
 )
 
@@ -89,9 +91,11 @@ __all__ = [
     "OperatorAct",
     "Proposal",
     "PublicationState",
+    "QueuedBatch",
     "RateLimitCounter",
     "RestatementMark",
     "SchedulerInstance",
+    "StandingSeries",
     "Trade",
     "TradeRevision",
     "UTCDateTime",

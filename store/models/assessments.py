@@ -49,6 +49,7 @@ class Assessment(Vintage, Base):
             sqlite_where=text("superseded_at IS NULL"),
             postgresql_where=text("superseded_at IS NULL"),
         ),
+        Index("ix_assessments_commodity_id_id", "commodity_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

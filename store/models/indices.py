@@ -128,6 +128,7 @@ class IndexValue(Vintage, Base):
             sqlite_where=text("superseded_at IS NULL"),
             postgresql_where=text("superseded_at IS NULL"),
         ),
+        Index("ix_index_values_index_id_id", "index_id", "id"),
         Index("ix_index_values_published_at", "published_at", "id"),
     )
 

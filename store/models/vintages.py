@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, String, false
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, BigId, utcnow
@@ -110,3 +110,22 @@ class PublicationState(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[dt.datetime | None]
+
+
+class StandingSeries(Base):
+    """The values standing now of one index (``kind`` ``index``) or commodity
+    (``assessment``), in date order, as one Arrow IPC file: what a series answer without
+    ``as_of`` reads in one row instead of one row per day.
+
+    Kept by the transaction that publishes (:mod:`store.standing`); ``max_id`` is the
+    highest id of the key's vintages it has taken in, so a reader can tell it is complete
+    (equal to the table's) and falls back to the vintages themselves when it is not.
+    """
+
+    __tablename__ = "standing_series"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    max_id: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime]
