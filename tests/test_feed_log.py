@@ -2,12 +2,14 @@
 holds the batch, ``bcpi consume``'s consumer stores it once, re-sent batches are one batch,
 ``atomic=true`` refuses before the log, a batch refused at store time is dead-lettered (and
 counted in feed health) and never delivered again, consumers share the work, and pushes
-made while no consumer runs all land once one does."""
+made while no consumer runs (a minute; ``BCPI_FEED_LOG_DOWNTIME_SECONDS``) all land once
+one does."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 
@@ -30,6 +32,9 @@ from tests.feed_log_support import (
     stream_counts,
     trade,
 )
+
+DOWNTIME_SECONDS = float(os.environ.get("BCPI_FEED_LOG_DOWNTIME_SECONDS", "60"))
+"""How long no consumer runs while pushes go on."""
 
 
 @pytest.fixture
@@ -235,20 +240,28 @@ def test_pushes_made_while_no_consumer_runs_all_land(api, settings, engine, cata
     worker = threading.Thread(target=run)
     worker.start()
     acknowledged = []
-    for b in range(10):
-        if b == 4:  # the consumer stops; pushes go on
-            while "loop" not in box:
-                time.sleep(0.05)
-            box["loop"].call_soon_threadsafe(stop.set)
-            worker.join(timeout=60)
+
+    def push(b: int) -> None:
         rows = [trade(f"P{b}-{i}", i) for i in range(10)]
         answer = api.post("/v1/trades", json=rows, headers={"Idempotency-Key": f"p-{b}"})
         assert answer.status_code == 202
-        acknowledged += [r["trade_id"] for r in rows]
-    assert statuses(engine).get("queued", 0) >= 6
+        acknowledged.extend(r["trade_id"] for r in rows)
+
+    for b in range(4):
+        push(b)
+    while "loop" not in box:
+        time.sleep(0.05)
+    box["loop"].call_soon_threadsafe(stop.set)  # the consumer stops; pushes go on
+    worker.join(timeout=60)
+    batches, ends = 4, time.monotonic() + DOWNTIME_SECONDS
+    while time.monotonic() < ends:
+        push(batches)
+        batches += 1
+        time.sleep(0.5)
+    assert statuses(engine).get("queued", 0) >= batches - 4 >= 2
     drain(settings, engine, catalogue)
     assert sorted(stored_trade_ids(engine)) == sorted(acknowledged)
-    assert statuses(engine) == {"stored": 10}
+    assert statuses(engine) == {"stored": batches}
 
 
 def test_without_a_feed_log_a_push_is_stored_before_its_answer(engine, database_url, tmp_path):
