@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import replace
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from api.formats import EXTENSIONS, MEDIA_TYPES, NotAcceptable, negotiate, render
 from api.params import SeriesQuery
@@ -123,7 +124,7 @@ def answer(
 
     def body():
         nonlocal spec
-        with engine.connect() as connection, connection.begin():
+        with read_snapshot(engine) as connection, connection.begin():
             described.update(describe(connection, spec, code))
             spec = replace(spec, key_id=described.pop("id"))
             yield b""  # the description is known: the headers can be written
@@ -139,6 +140,12 @@ def answer(
         "content-disposition": f'inline; filename="{filename}"',
         "link": metadata_link(request),
     }
+    return whole_or_streamed(chunks, MEDIA_TYPES[fmt], headers)
+
+
+def whole_or_streamed(chunks: Iterator[bytes], media_type: str, headers: dict) -> Response:
+    """An answer sent whole when it is complete within :data:`EAGER_BYTES`, else streamed
+    (what was read so far first)."""
     head, size = [], 0
     for chunk in chunks:
         head.append(chunk)
@@ -146,10 +153,17 @@ def answer(
         if size > EAGER_BYTES:
             break
     else:
-        return Response(b"".join(head), media_type=MEDIA_TYPES[fmt], headers=headers)
-    return StreamingResponse(
-        itertools.chain(head, chunks), media_type=MEDIA_TYPES[fmt], headers=headers
-    )
+        return Response(b"".join(head), media_type=media_type, headers=headers)
+    return StreamingResponse(itertools.chain(head, chunks), media_type=media_type, headers=headers)
+
+
+def read_snapshot(engine: Engine) -> Connection:
+    """A read connection whose statements all see one snapshot (SQLite's read engine
+    begins a deferred transaction, which already does; PostgreSQL needs repeatable read)."""
+    connection = engine.connect()
+    if connection.dialect.name == "postgresql":
+        connection = connection.execution_options(isolation_level="REPEATABLE READ")
+    return connection
 
 
 def metadata_answer(request: Request, kind: Kind, code: str, query: SeriesQuery) -> dict:

@@ -10,18 +10,17 @@ snapshot of the database for the whole answer.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import polars as pl
 from fastapi import Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from api.answers import EAGER_BYTES
+from api.answers import read_snapshot, whole_or_streamed
 from api.formats import EXTENSIONS, MEDIA_TYPES, Format, render
 from api.schemas import LatestValue, Vintage, Vintages
 from api.series import PARTITION_ROWS, SeriesSpec, known_at, run
@@ -117,34 +116,35 @@ def _vintages_of(connection: Connection, key: int, frame: pl.DataFrame, as_of) -
     )
 
 
+def _index_frames(
+    connection: Connection, key: int, asked: BulkRequest, limit: int | None
+) -> Iterator[pl.DataFrame]:
+    """One index's daily values in date order with each one's vintage: its standing series
+    when the answer is of now, else its vintages as they stood at ``as_of``."""
+    if asked.as_of is None:
+        found = standing_values(connection, key, asked.start, asked.end)
+        if found is not None:
+            yield found
+            return
+    spec = SeriesSpec("index", key, start=asked.start, end=asked.end, as_of=asked.as_of)
+    for frame in run(connection, spec if limit is None else replace(spec, limit=limit)):
+        vintages = _vintages_of(connection, key, frame, asked.as_of)
+        yield frame.join(vintages, on="date", how="left", maintain_order="left")
+
+
 def bulk_frames(connection: Connection, asked: BulkRequest) -> Iterator[pl.DataFrame]:
     """Each index's daily values in turn (in date order), as each single series answers
     them, with the code and the vintage; at most ``limit`` rows in all."""
     left = asked.limit
     for code, key in asked.indices:
-        found = None
-        if asked.as_of is None:
-            found = standing_values(connection, key, asked.start, asked.end)
-        if found is not None:
+        for frame in _index_frames(connection, key, asked, left):
             if left is not None:
-                found = found.head(left)
-                left -= found.height
-            if found.height:
-                yield found.with_columns(pl.lit(code).alias("code")).select(list(BULK_SCHEMA))
+                frame = frame.head(left)
+                left -= frame.height
+            if frame.height:
+                yield frame.with_columns(pl.lit(code).alias("code")).select(list(BULK_SCHEMA))
             if left is not None and left <= 0:
                 return
-            continue
-        spec = SeriesSpec("index", key, start=asked.start, end=asked.end, as_of=asked.as_of)
-        if left is not None:
-            spec = replace(spec, limit=left)
-        for frame in run(connection, spec):
-            vintages = _vintages_of(connection, key, frame, asked.as_of)
-            frame = frame.join(vintages, on="date", how="left", maintain_order="left")
-            yield frame.with_columns(pl.lit(code).alias("code")).select(list(BULK_SCHEMA))
-            if left is not None:
-                left -= frame.height
-        if left is not None and left <= 0:
-            return
 
 
 def bulk_envelope(asked: BulkRequest) -> dict:
@@ -266,31 +266,11 @@ def table_response(
     engine = request.app.state.read_engine
 
     def body():
-        with _snapshot(engine) as connection, connection.begin():
+        with read_snapshot(engine) as connection, connection.begin():
             yield from render(fmt, frames(connection), schema, envelope)
 
     headers = {"content-disposition": f'inline; filename="{name}.{EXTENSIONS[fmt]}"'}
-    chunks = body()
-    head, size = [], 0
-    for chunk in chunks:
-        head.append(chunk)
-        size += len(chunk)
-        if size > EAGER_BYTES:
-            break
-    else:
-        return Response(b"".join(head), media_type=MEDIA_TYPES[fmt], headers=headers)
-    return StreamingResponse(
-        itertools.chain(head, chunks), media_type=MEDIA_TYPES[fmt], headers=headers
-    )
-
-
-def _snapshot(engine):
-    """A read connection whose statements all see one snapshot (SQLite's read engine
-    begins a deferred transaction, which already does; PostgreSQL needs repeatable read)."""
-    connection = engine.connect()
-    if connection.dialect.name == "postgresql":
-        connection = connection.execution_options(isolation_level="REPEATABLE READ")
-    return connection
+    return whole_or_streamed(body(), MEDIA_TYPES[fmt], headers)
 
 
 # -- the newest value of a status -----------------------------------------------------------

@@ -28,12 +28,11 @@ from sqlalchemy.orm import Session
 
 from store import models
 from store.models import WITHDRAWN
-from store.standing import standing, values_schema
+from store.standing import Kind, standing, values_schema, vintages_of
 
 Frequency = Literal["intraday", "daily", "weekly", "monthly", "quarterly", "annual"]
 Transform = Literal["level", "change", "pct_change", "log_return", "yoy", "rebase"]
 Order = Literal["asc", "desc"]
-Kind = Literal["index", "assessment"]
 
 STEPS = ("change", "pct_change", "log_return", "yoy")
 """Transforms of a value and an earlier one: a point without the earlier value is null."""
@@ -65,12 +64,6 @@ class SeriesSpec:
 
 
 # -- reading ----------------------------------------------------------------------------
-
-
-def _table(kind: Kind):
-    if kind == "index":
-        return models.IndexValue, models.IndexValue.index_id, models.IndexValue.value
-    return models.Assessment, models.Assessment.commodity_id, models.Assessment.price
 
 
 def known_at(model, as_of):
@@ -139,7 +132,7 @@ def _identity(shape: Shape) -> Select:
 def _select(shape: Shape, key_id=None) -> Select:
     if shape.lookup is not None:
         return _identity(shape)
-    model, key, value = _table(shape.kind)
+    model, key, value = vintages_of(shape.kind)
     day = model.date
     if shape.day_numbers:
         day = cast(func.julianday(model.date) - JULIAN_DAY_OF_EPOCH, Integer).label("date")
